@@ -1,0 +1,14 @@
+# Builds the static-ish settee binary and runs it with on-disk storage in /data.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY benches ./benches
+RUN cargo build --release --locked --bin settee
+
+FROM debian:bookworm-slim
+COPY --from=build /src/target/release/settee /usr/local/bin/settee
+VOLUME /data
+EXPOSE 5984
+ENV SETTEE_BIND=0.0.0.0 SETTEE_DATA_DIR=/data
+CMD ["settee"]

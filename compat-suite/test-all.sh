@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test Settee has, on a fresh machine: lint, unit and integration
+# tests (cargo), then the black-box compatibility suites with real clients
+# (their packages are installed from PyPI / npm into compat-suite/.venv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt / clippy"
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+
+echo "== cargo test (unit, property and integration tests)"
+cargo test --locked
+
+echo "== compat-suite: Python couchdb client"
+cargo build --locked --bin settee
+export SETTEE_BIN="$PWD/target/debug/settee"
+VENV=compat-suite/.venv
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install --quiet --disable-pip-version-check -r compat-suite/python/requirements.txt
+"$VENV/bin/python" -m pytest compat-suite/python -q

@@ -1,0 +1,48 @@
+//! Typed server settings: defaults, then environment variables, then
+//! command-line flags (clap resolves the precedence).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Command line and environment of the `settee` binary.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "settee", version, about = "A CouchDB-compatible document database server")]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "SETTEE_BIND", default_value = "127.0.0.1")]
+    pub bind: String,
+    /// Port to listen on; 0 picks a free port.
+    #[arg(long, env = "SETTEE_PORT", default_value_t = 5984)]
+    pub port: u16,
+    /// Directory holding the sled database.
+    #[arg(long, env = "SETTEE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Keep nothing on disk: every database lives in memory and is gone at exit.
+    #[arg(long)]
+    pub in_memory: bool,
+    /// Largest accepted document body in bytes (CouchDB's couchdb/max_document_size).
+    #[arg(long, env = "SETTEE_MAX_DOCUMENT_SIZE", default_value_t = 8_000_000)]
+    pub max_document_size: usize,
+    /// Largest accepted request body in bytes (CouchDB's chttpd/max_http_request_size).
+    #[arg(long, env = "SETTEE_MAX_HTTP_REQUEST_SIZE", default_value_t = 4_294_967_296)]
+    pub max_http_request_size: u64,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "SETTEE_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+impl Config {
+    /// Settings for tests and embedding: in memory, on a free loopback port.
+    pub fn ephemeral() -> Self {
+        Config {
+            bind: "127.0.0.1".into(),
+            port: 0,
+            data_dir: PathBuf::from("./data"),
+            in_memory: true,
+            max_document_size: 8_000_000,
+            max_http_request_size: 4_294_967_296,
+            workers: Some(2),
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The CouchDB document model, pure: no HTTP, no disk.
+//!
+//! Revisions and their ids ([`rev`], [`revid`]), revision trees
+//! ([`revtree`]), the edit rules ([`update`]), document parsing and
+//! rendering ([`doc`]), naming rules ([`names`]) and sequences ([`seq`]).
+pub mod doc;
+pub mod names;
+pub mod rev;
+pub mod revid;
+pub mod revtree;
+pub mod seq;
+pub mod update;

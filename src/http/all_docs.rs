@@ -1,0 +1,446 @@
+//! `_all_docs`, `_design_docs` and `POST /{db}/_all_docs/queries`.
+//!
+//! Ranges are read straight from the id-ordered document records and
+//! streamed to the client in chunks, so a result is never built whole in
+//! memory. Order is raw code-point order of ids, as CouchDB's `_all_docs`.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+
+use super::document::{render, ReadOpts};
+use super::request::{self, Query};
+use super::response::{self, ChunkWriter};
+use super::router::DbEndpoint;
+use super::{blocking, AppState};
+use crate::couch::seq;
+use crate::error::{Error, Result};
+use crate::storage::{Database, DocRecord};
+
+/// Where a JSON key falls among document ids (all strings): non-strings
+/// collate below (null, booleans, numbers) or above (arrays, objects).
+#[derive(Debug, Clone, PartialEq)]
+enum KeyPos {
+    Low,
+    Id(String),
+    High,
+}
+
+impl KeyPos {
+    fn of(v: &Value) -> KeyPos {
+        match v {
+            Value::String(s) => KeyPos::Id(s.clone()),
+            Value::Array(_) | Value::Object(_) => KeyPos::High,
+            _ => KeyPos::Low,
+        }
+    }
+}
+
+/// The parameters of one `_all_docs` query.
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    start: Option<KeyPos>,
+    end: Option<KeyPos>,
+    inclusive_end: bool,
+    descending: bool,
+    limit: Option<u64>,
+    skip: u64,
+    include_docs: bool,
+    update_seq: bool,
+    keys: Option<Vec<Value>>,
+    opts: ReadOpts,
+    design_only: bool,
+}
+
+fn bool_param(m: &Map<String, Value>, name: &str, default: bool) -> Result<bool> {
+    match m.get(name) {
+        None => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) => request::parse_bool(name, s),
+        Some(other) => request::parse_bool(name, &other.to_string()),
+    }
+}
+
+fn int_param(m: &Map<String, Value>, name: &str) -> Result<Option<u64>> {
+    match m.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| Error::QueryParseError(format!("Invalid value for integer: \"{}\"", v.to_string().trim_matches('"')))),
+    }
+}
+
+impl Params {
+    /// Parses parameters given as a JSON object (POST bodies, `queries`).
+    pub fn from_json(m: &Map<String, Value>) -> Result<Params> {
+        let key = |names: [&str; 2]| names.iter().find_map(|n| m.get(*n)).map(KeyPos::of);
+        let start = key(["startkey", "start_key"]).or_else(|| key(["startkey_docid", "start_key_doc_id"]));
+        let end = key(["endkey", "end_key"]).or_else(|| key(["endkey_docid", "end_key_doc_id"]));
+        let keys = match m.get("keys") {
+            None => None,
+            Some(Value::Array(k)) => Some(k.clone()),
+            Some(_) => return Err(Error::bad_request("`keys` member must be an array.")),
+        };
+        let meta = bool_param(m, "meta", false)?;
+        Ok(Params {
+            start,
+            end,
+            inclusive_end: bool_param(m, "inclusive_end", true)?,
+            descending: bool_param(m, "descending", false)?,
+            limit: int_param(m, "limit")?,
+            skip: int_param(m, "skip")?.unwrap_or(0),
+            include_docs: bool_param(m, "include_docs", false)?,
+            update_seq: bool_param(m, "update_seq", false)?,
+            keys,
+            opts: ReadOpts {
+                conflicts: bool_param(m, "conflicts", false)? || meta,
+                revs: bool_param(m, "revs", false)?,
+                revs_info: meta,
+                deleted_conflicts: meta,
+                local_seq: bool_param(m, "local_seq", false)?,
+            },
+            design_only: false,
+        })
+    }
+
+    /// Parses a query string: key parameters are JSON, the rest plain.
+    pub fn from_query(q: &Query) -> Result<Params> {
+        let mut m = Map::new();
+        for name in [
+            "startkey", "start_key", "endkey", "end_key", "keys", "key",
+        ] {
+            if let Some(v) = q.json(&[name])? {
+                m.insert(name.to_string(), v);
+            }
+        }
+        for name in ["startkey_docid", "start_key_doc_id", "endkey_docid", "end_key_doc_id"] {
+            if let Some(v) = q.get(name) {
+                m.insert(name.to_string(), Value::String(v.to_string()));
+            }
+        }
+        for name in [
+            "inclusive_end", "descending", "include_docs", "update_seq", "conflicts", "revs", "meta", "local_seq",
+        ] {
+            if let Some(v) = q.get(name) {
+                m.insert(name.to_string(), Value::Bool(request::parse_bool(name, v)?));
+            }
+        }
+        for name in ["limit", "skip"] {
+            if let Some(v) = q.u64(name)? {
+                m.insert(name.to_string(), Value::from(v));
+            }
+        }
+        if let Some(key) = m.remove("key") {
+            m.insert("keys".into(), Value::Array(vec![key]));
+        }
+        Params::from_json(&m)
+    }
+
+    /// Overlays a POST body's members on the query-string parameters.
+    fn merge_body(q: &Query, body: &Value) -> Result<Params> {
+        let Value::Object(body) = body else {
+            return Err(Error::bad_request("Request body must be a JSON object"));
+        };
+        let from_query = Params::from_query(q)?;
+        let mut p = Params::from_json(body)?;
+        if !body.keys().any(|k| k != "keys") {
+            p = Params { keys: p.keys, ..from_query };
+        }
+        Ok(p)
+    }
+
+    fn bounds(&self) -> Option<(Bound<String>, Bound<String>)> {
+        // Lower and upper bounds in id order, or None for an empty range.
+        let (first, last) = (self.start.clone(), self.end.clone());
+        let (lo, hi, lo_is_start) = if self.descending { (last, first, false) } else { (first, last, true) };
+        let lo = match lo {
+            None | Some(KeyPos::Low) => Bound::Unbounded,
+            Some(KeyPos::High) => return None,
+            Some(KeyPos::Id(s)) if !lo_is_start && !self.inclusive_end => Bound::Excluded(s),
+            Some(KeyPos::Id(s)) => Bound::Included(s),
+        };
+        let hi = match hi {
+            None | Some(KeyPos::High) => Bound::Unbounded,
+            Some(KeyPos::Low) => return None,
+            Some(KeyPos::Id(s)) if lo_is_start && !self.inclusive_end => Bound::Excluded(s),
+            Some(KeyPos::Id(s)) => Bound::Included(s),
+        };
+        let (lo, hi) = if self.design_only { narrow_to_design(lo, hi) } else { (lo, hi) };
+        Some((lo, hi))
+    }
+}
+
+/// Intersects a range with the `_design/` id space.
+fn narrow_to_design(lo: Bound<String>, hi: Bound<String>) -> (Bound<String>, Bound<String>) {
+    let (dlo, dhi) = ("_design/".to_string(), "_design0".to_string());
+    let lo = match lo {
+        Bound::Included(s) | Bound::Excluded(s) if s < dlo => Bound::Included(dlo),
+        Bound::Unbounded => Bound::Included(dlo),
+        other => other,
+    };
+    let hi = match hi {
+        Bound::Included(s) | Bound::Excluded(s) if s >= dhi => Bound::Excluded(dhi),
+        Bound::Unbounded => Bound::Excluded(dhi),
+        other => other,
+    };
+    (lo, hi)
+}
+
+fn as_ref_bound(b: &Bound<String>) -> Bound<&str> {
+    match b {
+        Bound::Included(s) => Bound::Included(s.as_str()),
+        Bound::Excluded(s) => Bound::Excluded(s.as_str()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+pub async fn handle(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    db: Arc<Database>,
+    ep: DbEndpoint,
+) -> Result<HttpResponse> {
+    let q = Query::from_request(req);
+    let mut params = if req.method() == "POST" {
+        request::require_json_content_type(req)?;
+        let body = request::parse_json(&request::read_body(payload, state.config.max_http_request_size).await?)?;
+        Params::merge_body(&q, &body)?
+    } else {
+        Params::from_query(&q)?
+    };
+    params.design_only = ep == DbEndpoint::DesignDocs;
+    Ok(response::stream_from_blocking(StatusCode::OK, move |sender| {
+        let mut sink = Streamed { out: ChunkWriter::new(sender), first: true };
+        query(&db, &params, &mut sink)
+    }))
+}
+
+/// Where rows go: a streamed body or an in-memory list.
+pub trait RowSink {
+    /// Called once before the rows (`offset` is null for `keys` queries,
+    /// as in CouchDB); false stops the query.
+    fn begin(&mut self, total_rows: u64, offset: Option<u64>, update_seq: Option<u64>) -> bool;
+    /// One row; false stops the query (the client went away).
+    fn row(&mut self, row: &Value) -> bool;
+    fn end(&mut self);
+}
+
+/// Rows streamed to the client: `{"total_rows":…,"rows":[` row, row `]}`.
+struct Streamed<'a> {
+    out: ChunkWriter<'a>,
+    first: bool,
+}
+
+impl RowSink for Streamed<'_> {
+    fn begin(&mut self, total_rows: u64, offset: Option<u64>, update_seq: Option<u64>) -> bool {
+        let offset = offset.map_or_else(|| "null".to_string(), |o| o.to_string());
+        let mut head = format!("{{\"total_rows\":{total_rows},\"offset\":{offset},");
+        if let Some(seq) = update_seq {
+            head.push_str(&format!("\"update_seq\":\"{}\",", seq::encode(seq)));
+        }
+        head.push_str("\"rows\":[\r\n");
+        self.out.write(head.as_bytes())
+    }
+
+    fn row(&mut self, row: &Value) -> bool {
+        let mut text = Vec::with_capacity(256);
+        if !self.first {
+            text.extend_from_slice(b",\r\n");
+        }
+        self.first = false;
+        text.extend_from_slice(&serde_json::to_vec(row).unwrap_or_default());
+        self.out.write(&text)
+    }
+
+    fn end(&mut self) {
+        self.out.write(b"\r\n]}\n");
+        self.out.flush();
+    }
+}
+
+/// Rows collected in memory, for `_all_docs/queries`.
+#[derive(Default)]
+struct Collected {
+    head: Map<String, Value>,
+    rows: Vec<Value>,
+}
+
+impl RowSink for Collected {
+    fn begin(&mut self, total_rows: u64, offset: Option<u64>, update_seq: Option<u64>) -> bool {
+        self.head.insert("total_rows".into(), total_rows.into());
+        self.head.insert("offset".into(), offset.map_or(Value::Null, Value::from));
+        if let Some(s) = update_seq {
+            self.head.insert("update_seq".into(), seq::encode(s).into());
+        }
+        true
+    }
+    fn row(&mut self, row: &Value) -> bool {
+        self.rows.push(row.clone());
+        true
+    }
+    fn end(&mut self) {}
+}
+
+pub fn query<S: RowSink>(db: &Database, p: &Params, sink: &mut S) -> Result<()> {
+    let total = db.doc_count();
+    let update_seq = p.update_seq.then(|| db.update_seq());
+    let mut rows = RowCounter { sink, emitted: 0, limit: p.limit.unwrap_or(u64::MAX) };
+    if let Some(keys) = &p.keys {
+        if !rows.sink.begin(total, None, update_seq) {
+            return Ok(());
+        }
+        let ordered: Box<dyn Iterator<Item = &Value>> =
+            if p.descending { Box::new(keys.iter().rev()) } else { Box::new(keys.iter()) };
+        for key in ordered.skip(usize::try_from(p.skip).unwrap_or(usize::MAX)) {
+            if rows.full() {
+                break;
+            }
+            let row = key_row(db, key, p)?;
+            if !rows.push(&row) {
+                return Ok(());
+            }
+        }
+        rows.sink.end();
+        return Ok(());
+    }
+    let Some((lo, hi)) = p.bounds() else {
+        if rows.sink.begin(total, Some(0), update_seq) {
+            rows.sink.end();
+        }
+        return Ok(());
+    };
+    let offset = count_live_before(db, p, &lo, &hi)? + p.skip;
+    if !rows.sink.begin(total, Some(offset.min(total)), update_seq) {
+        return Ok(());
+    }
+    let mut to_skip = p.skip;
+    for item in db.docs_range(as_ref_bound(&lo), as_ref_bound(&hi), p.descending) {
+        if rows.full() {
+            break;
+        }
+        let (id, record) = item?;
+        let Some((winner, info)) = record.tree.winner() else { continue };
+        if info.deleted {
+            continue;
+        }
+        if to_skip > 0 {
+            to_skip -= 1;
+            continue;
+        }
+        let mut row = json!({"id": id, "key": id, "value": {"rev": winner.to_string()}});
+        if p.include_docs {
+            row["doc"] = render(db, &id, &record, &winner, p.opts)?.unwrap_or(Value::Null);
+        }
+        if !rows.push(&row) {
+            return Ok(());
+        }
+    }
+    rows.sink.end();
+    Ok(())
+}
+
+/// Live documents that sort before the first row (CouchDB's `offset`).
+fn count_live_before(db: &Database, p: &Params, lo: &Bound<String>, hi: &Bound<String>) -> Result<u64> {
+    let before: (Bound<&str>, Bound<&str>) = if p.descending {
+        let flip = match hi {
+            Bound::Included(s) => Bound::Excluded(s.as_str()),
+            Bound::Excluded(s) => Bound::Included(s.as_str()),
+            Bound::Unbounded => return Ok(0),
+        };
+        (flip, Bound::Unbounded)
+    } else {
+        let flip = match lo {
+            Bound::Included(s) => Bound::Excluded(s.as_str()),
+            Bound::Excluded(s) => Bound::Included(s.as_str()),
+            Bound::Unbounded => return Ok(0),
+        };
+        (Bound::Unbounded, flip)
+    };
+    let mut n = 0;
+    for item in db.docs_range(before.0, before.1, false) {
+        let (_, record) = item?;
+        if !record.deleted() {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// The row for one requested key: found, deleted, or `not_found`.
+fn key_row(db: &Database, key: &Value, p: &Params) -> Result<Value> {
+    let Some(id) = key.as_str() else {
+        return Ok(json!({"key": key, "error": "not_found"}));
+    };
+    let record: Option<DocRecord> = db.record(id)?;
+    let Some((record, (winner, info))) = record.and_then(|r| r.tree.winner().map(|w| (r, w))) else {
+        return Ok(json!({"key": key, "error": "not_found"}));
+    };
+    if info.deleted {
+        let mut row = json!({"id": id, "key": id, "value": {"rev": winner.to_string(), "deleted": true}});
+        if p.include_docs {
+            row["doc"] = Value::Null;
+        }
+        return Ok(row);
+    }
+    let mut row = json!({"id": id, "key": id, "value": {"rev": winner.to_string()}});
+    if p.include_docs {
+        row["doc"] = render(db, id, &record, &winner, p.opts)?.unwrap_or(Value::Null);
+    }
+    Ok(row)
+}
+
+/// Applies `limit` and writes the separators between rows.
+struct RowCounter<'a, S: RowSink> {
+    sink: &'a mut S,
+    emitted: u64,
+    limit: u64,
+}
+
+impl<S: RowSink> RowCounter<'_, S> {
+    fn full(&self) -> bool {
+        self.emitted >= self.limit
+    }
+
+    fn push(&mut self, row: &Value) -> bool {
+        self.emitted += 1;
+        self.sink.row(row)
+    }
+}
+
+pub async fn queries(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    db: Arc<Database>,
+) -> Result<HttpResponse> {
+    request::require_json_content_type(req)?;
+    let body = request::parse_json(&request::read_body(payload, state.config.max_http_request_size).await?)?;
+    let Some(Value::Array(list)) = body.get("queries") else {
+        return Err(Error::bad_request("`queries` member must be an array."));
+    };
+    let params: Vec<Params> = list
+        .iter()
+        .map(|q| match q {
+            Value::Object(m) => Params::from_json(m),
+            _ => Err(Error::bad_request("Each query must be a JSON object")),
+        })
+        .collect::<Result<_>>()?;
+    let results = blocking(move || {
+        let mut out = Vec::with_capacity(params.len());
+        for p in &params {
+            let mut c = Collected::default();
+            query(&db, p, &mut c)?;
+            let mut obj = c.head;
+            obj.insert("rows".into(), Value::Array(c.rows));
+            out.push(Value::Object(obj));
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(response::ok(&json!({"results": results})))
+}

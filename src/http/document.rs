@@ -1,0 +1,360 @@
+//! Document endpoints: `GET/HEAD/PUT/DELETE/COPY /{db}/{docid}` and
+//! `POST /{db}`, plus the read and write helpers `_all_docs` and the bulk
+//! endpoints share.
+
+use std::sync::Arc;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+
+use super::request::{self, Query};
+use super::{blocking, response, server, AppState};
+use crate::couch::doc::{self, DocView, NewDoc, RevStatus};
+use crate::couch::names::{validate_doc_id, DocIdKind};
+use crate::couch::rev::Rev;
+use crate::couch::revtree::RevInfo;
+use crate::couch::update::Edited;
+use crate::error::{Error, Result};
+use crate::storage::{Database, DocRecord};
+
+/// Characters kept as they are in `Location` headers.
+const PATH_SAFE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+pub fn encode_segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, PATH_SAFE).to_string()
+}
+
+/// Options that shape how a revision is rendered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOpts {
+    pub revs: bool,
+    pub revs_info: bool,
+    pub conflicts: bool,
+    pub deleted_conflicts: bool,
+    pub local_seq: bool,
+}
+
+impl ReadOpts {
+    pub fn from_query(q: &Query) -> Result<ReadOpts> {
+        let meta = q.bool("meta", false)?;
+        Ok(ReadOpts {
+            revs: q.bool("revs", false)?,
+            revs_info: q.bool("revs_info", false)? || meta,
+            conflicts: q.bool("conflicts", false)? || meta,
+            deleted_conflicts: q.bool("deleted_conflicts", false)? || meta,
+            local_seq: q.bool("local_seq", false)?,
+        })
+    }
+}
+
+/// Renders one stored revision as CouchDB JSON; `None` when its body is
+/// no longer kept (compacted away, or known only from history).
+pub fn render(db: &Database, id: &str, record: &DocRecord, rev: &Rev, opts: ReadOpts) -> Result<Option<Value>> {
+    let Some(info) = record.tree.get(rev) else { return Ok(None) };
+    let Some(body) = db.body(id, rev)? else { return Ok(None) };
+    let history = || record.tree.history(rev).unwrap_or_default();
+    let view = DocView {
+        id: id.to_string(),
+        rev: Some(rev.clone()),
+        deleted: info.deleted,
+        body,
+        revisions: opts.revs.then(|| history().into_iter().map(|(r, _)| r).collect()),
+        revs_info: opts.revs_info.then(|| history().into_iter().map(|(r, i)| (r, status(i))).collect()),
+        conflicts: opts.conflicts.then(|| record.tree.conflicts()),
+        deleted_conflicts: opts.deleted_conflicts.then(|| record.tree.deleted_conflicts()),
+        local_seq: opts.local_seq.then_some(record.seq),
+        attachments: None,
+    };
+    Ok(Some(view.into_json()))
+}
+
+fn status(info: RevInfo) -> RevStatus {
+    match (info.deleted, info.available) {
+        (true, _) => RevStatus::Deleted,
+        (false, true) => RevStatus::Available,
+        (false, false) => RevStatus::Missing,
+    }
+}
+
+/// Writes documents and waits until they are durable (unless `batch`).
+pub async fn save(
+    state: &AppState,
+    db: Arc<Database>,
+    docs: Vec<NewDoc>,
+    new_edits: bool,
+    batch: bool,
+) -> Result<Vec<Result<Edited>>> {
+    let results = blocking(move || db.write_docs(docs, new_edits)).await?;
+    let commit = state.store.commit();
+    let ticket = commit.ticket();
+    if !batch {
+        commit.durable(ticket).await?;
+    }
+    Ok(results)
+}
+
+/// Checks a document's size against `max_document_size`.
+pub fn check_size(state: &AppState, id: &str, len: usize) -> Result<()> {
+    if len > state.config.max_document_size {
+        return Err(Error::DocumentTooLarge(id.to_string()));
+    }
+    Ok(())
+}
+
+pub async fn handle(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    db: Arc<Database>,
+    id: String,
+) -> Result<HttpResponse> {
+    validate_doc_id(&id)?;
+    match req.method().as_str() {
+        "GET" | "HEAD" => get(req, db, id).await,
+        "PUT" => put(state, req, payload, db, id).await,
+        "DELETE" => delete(state, req, db, id).await,
+        "COPY" => copy(state, req, db, id).await,
+        _ => Err(Error::MethodNotAllowed("GET,HEAD,PUT,DELETE,COPY".into())),
+    }
+}
+
+/// The rev a request names in `?rev=` or `If-Match`.
+fn requested_rev(req: &HttpRequest, q: &Query) -> Result<Option<Rev>> {
+    let text = match q.get("rev") {
+        Some(r) => Some(r.to_string()),
+        None => request::header_str(req, header::IF_MATCH).map(|s| s.trim_matches('"').to_string()),
+    };
+    text.map(|t| Rev::parse(&t).map_err(|_| Error::bad_request("Invalid rev format"))).transpose()
+}
+
+async fn get(req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpResponse> {
+    let q = Query::from_request(req);
+    let opts = ReadOpts::from_query(&q)?;
+    if let Some(open_revs) = q.get("open_revs") {
+        let spec = open_revs.to_string();
+        let latest = q.bool("latest", false)?;
+        let json_only = request::accepts_json_only(req);
+        let parts = blocking(move || open_revs_parts(&db, &id, &spec, latest, opts)).await?;
+        return Ok(if json_only { response::ok(&parts) } else { multipart_mixed(&parts) });
+    }
+    let rev = requested_rev(req, &Query::parse(&format!("rev={}", q.get("rev").unwrap_or(""))))
+        .ok()
+        .flatten()
+        .filter(|_| q.has("rev"));
+    if q.has("rev") && rev.is_none() {
+        return Err(Error::bad_request("Invalid rev format"));
+    }
+    let latest = q.bool("latest", false)?;
+    let doc = blocking(move || read_doc(&db, &id, rev, latest, opts)).await?;
+    let etag = format!("\"{}\"", doc.get("_rev").and_then(Value::as_str).unwrap_or(""));
+    if request::header_str(req, header::IF_NONE_MATCH) == Some(etag.as_str()) {
+        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
+    }
+    let mut res = response::ok(&doc);
+    if let Ok(value) = header::HeaderValue::from_str(&etag) {
+        res.headers_mut().insert(header::ETAG, value);
+    }
+    Ok(res)
+}
+
+/// Reads the winner, or a named revision, of a document.
+pub fn read_doc(db: &Database, id: &str, rev: Option<Rev>, latest: bool, opts: ReadOpts) -> Result<Value> {
+    let record = db.record(id)?.ok_or_else(|| Error::not_found("missing"))?;
+    let rev = match rev {
+        Some(rev) if latest => record
+            .tree
+            .leaves_under(&rev)
+            .into_iter()
+            .next()
+            .map(|(r, _)| r)
+            .ok_or_else(|| Error::not_found("missing"))?,
+        Some(rev) => rev,
+        None => {
+            let (winner, info) = record.tree.winner().ok_or_else(|| Error::not_found("missing"))?;
+            if info.deleted {
+                return Err(Error::not_found("deleted"));
+            }
+            winner
+        }
+    };
+    render(db, id, &record, &rev, opts)?.ok_or_else(|| Error::not_found("missing"))
+}
+
+/// `open_revs=all` or `open_revs=[…]`: one `{"ok": doc}` or `{"missing": rev}` each.
+fn open_revs_parts(db: &Database, id: &str, spec: &str, latest: bool, opts: ReadOpts) -> Result<Vec<Value>> {
+    let record = db.record(id)?;
+    let revs: Vec<Rev> = if spec == "all" {
+        let Some(record) = &record else { return Err(Error::not_found("missing")) };
+        record.tree.leaves().into_iter().map(|(r, _)| r).collect()
+    } else {
+        let list: Vec<Value> = serde_json::from_str(spec)
+            .map_err(|_| Error::bad_request("Invalid `open_revs` parameter. Must be a JSON array or \"all\"."))?;
+        list.iter()
+            .map(|v| v.as_str().and_then(|s| Rev::parse(s).ok()).ok_or_else(|| Error::bad_request("Invalid rev format")))
+            .collect::<Result<_>>()?
+    };
+    let mut out = Vec::with_capacity(revs.len());
+    for rev in revs {
+        let resolved = match (&record, latest) {
+            (Some(rec), true) => {
+                let under: Vec<Rev> = rec.tree.leaves_under(&rev).into_iter().map(|(r, _)| r).collect();
+                if under.is_empty() { vec![rev.clone()] } else { under }
+            }
+            _ => vec![rev.clone()],
+        };
+        for r in resolved {
+            let doc = match &record {
+                Some(rec) => render(db, id, rec, &r, ReadOpts { revs: true, ..opts })?,
+                None => None,
+            };
+            out.push(match doc {
+                Some(doc) => json!({"ok": doc}),
+                None => json!({"missing": r.to_string()}),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The multipart/mixed form of an `open_revs` answer, one JSON part per revision.
+fn multipart_mixed(parts: &[Value]) -> HttpResponse {
+    let boundary = server::new_uuid();
+    let mut body = String::new();
+    for part in parts {
+        let doc = part.get("ok").unwrap_or(part);
+        body.push_str(&format!("--{boundary}\r\nContent-Type: application/json\r\n\r\n"));
+        body.push_str(&doc.to_string());
+        body.push_str("\r\n");
+    }
+    body.push_str(&format!("--{boundary}--"));
+    HttpResponse::Ok()
+        .content_type(format!("multipart/mixed; boundary=\"{boundary}\""))
+        .body(body)
+}
+
+fn location(req: &HttpRequest, db: &Database, id: &str) -> String {
+    let info = req.connection_info();
+    let id_path = match id.strip_prefix("_design/") {
+        Some(rest) => format!("_design/{}", encode_segment(rest)),
+        None => encode_segment(id),
+    };
+    format!("{}://{}/{}/{}", info.scheme(), info.host(), encode_segment(db.name()), id_path)
+}
+
+/// 201 (or 202 for `batch=ok`) with `{"ok","id","rev"}`, ETag and Location.
+fn created(req: &HttpRequest, db: &Database, id: &str, edited: &Edited, batch: bool) -> HttpResponse {
+    if batch {
+        return response::json(StatusCode::ACCEPTED, &json!({"ok": true, "id": id}));
+    }
+    let rev = edited.rev.to_string();
+    let mut res = response::json(StatusCode::CREATED, &json!({"ok": true, "id": id, "rev": rev}));
+    let headers = res.headers_mut();
+    if let Ok(v) = header::HeaderValue::from_str(&format!("\"{rev}\"")) {
+        headers.insert(header::ETAG, v);
+    }
+    if let Ok(v) = header::HeaderValue::from_str(&location(req, db, id)) {
+        headers.insert(header::LOCATION, v);
+    }
+    res
+}
+
+async fn put(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    db: Arc<Database>,
+    id: String,
+) -> Result<HttpResponse> {
+    let q = Query::from_request(req);
+    let raw = request::read_body(payload, state.config.max_http_request_size).await?;
+    check_size(state, &id, raw.len())?;
+    let mut doc = doc::parse_doc(request::parse_json(&raw)?)?;
+    let url_rev = requested_rev(req, &q)?;
+    match (&url_rev, doc.revs.first()) {
+        (Some(u), Some(b)) if u != b => {
+            return Err(Error::bad_request(
+                "Document rev from request body and query string have different values",
+            ))
+        }
+        (Some(u), None) => doc.revs = vec![u.clone()],
+        _ => {}
+    }
+    doc.id = Some(id.clone());
+    let new_edits = q.bool("new_edits", true)?;
+    let batch = q.get("batch") == Some("ok");
+    let result = save(state, db.clone(), vec![doc], new_edits, batch).await?;
+    let edited = result.into_iter().next().ok_or(Error::Conflict)??;
+    Ok(created(req, &db, &id, &edited, batch))
+}
+
+pub async fn post_to_db(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    db: Arc<Database>,
+) -> Result<HttpResponse> {
+    request::require_json_content_type(req)?;
+    let q = Query::from_request(req);
+    let raw = request::read_body(payload, state.config.max_http_request_size).await?;
+    let mut doc = doc::parse_doc(request::parse_json(&raw)?)?;
+    let id = doc.id.clone().unwrap_or_else(server::new_uuid);
+    check_size(state, &id, raw.len())?;
+    if validate_doc_id(&id)? == DocIdKind::Local {
+        return super::local::write(state, db, &id, doc).await;
+    }
+    doc.id = Some(id.clone());
+    let batch = q.get("batch") == Some("ok");
+    let result = save(state, db.clone(), vec![doc], true, batch).await?;
+    let edited = result.into_iter().next().ok_or(Error::Conflict)??;
+    Ok(created(req, &db, &id, &edited, batch))
+}
+
+async fn delete(state: &AppState, req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpResponse> {
+    let q = Query::from_request(req);
+    let Some(rev) = requested_rev(req, &q)? else {
+        return Err(Error::Conflict);
+    };
+    let doc = NewDoc { id: Some(id.clone()), revs: vec![rev], deleted: true, ..Default::default() };
+    let batch = q.get("batch") == Some("ok");
+    let result = save(state, db, vec![doc], true, batch).await?;
+    let edited = result.into_iter().next().ok_or(Error::Conflict)??;
+    if batch {
+        return Ok(response::json(StatusCode::ACCEPTED, &json!({"ok": true, "id": id})));
+    }
+    let rev = edited.rev.to_string();
+    let mut res = response::ok(&json!({"ok": true, "id": id, "rev": rev}));
+    if let Ok(v) = header::HeaderValue::from_str(&format!("\"{rev}\"")) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(res)
+}
+
+/// `COPY /{db}/{src}` with `Destination: dest[?rev=…]`.
+async fn copy(state: &AppState, req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpResponse> {
+    let q = Query::from_request(req);
+    let dest = request::header_str(req, header::HeaderName::from_static("destination"))
+        .ok_or_else(|| Error::bad_request("Destination header is mandatory for COPY."))?
+        .to_string();
+    let (dest_id, dest_rev) = match dest.split_once("?rev=") {
+        Some((d, r)) => (d.to_string(), Some(Rev::parse(r).map_err(|_| Error::bad_request("Invalid rev format"))?)),
+        None => (dest, None),
+    };
+    let dest_id = percent_encoding::percent_decode_str(&dest_id).decode_utf8_lossy().into_owned();
+    validate_doc_id(&dest_id)?;
+    let src_rev = requested_rev(req, &q)?;
+    let reader = db.clone();
+    let source = blocking(move || read_doc(&reader, &id, src_rev, false, ReadOpts::default())).await?;
+    let body: Map<String, Value> = match source {
+        Value::Object(m) => m.into_iter().filter(|(k, _)| !k.starts_with('_')).collect(),
+        _ => Map::new(),
+    };
+    let doc = NewDoc { id: Some(dest_id.clone()), revs: dest_rev.into_iter().collect(), body, ..Default::default() };
+    let result = save(state, db.clone(), vec![doc], true, false).await?;
+    let edited = result.into_iter().next().ok_or(Error::Conflict)??;
+    Ok(created(req, &db, &dest_id, &edited, false))
+}

@@ -1,0 +1,118 @@
+//! HTTP: the only code that imports actix. Handlers are thin: they parse
+//! the request, call storage and the document model, and shape the reply.
+//!
+//! Every request goes through [`dispatch`], which resolves the path with
+//! [`router::Route`] and answers `405` with an `Allow` header for methods a
+//! route does not take.
+
+mod all_docs;
+mod bulk;
+mod database;
+mod document;
+mod local;
+pub mod request;
+pub mod response;
+pub mod router;
+mod server;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::storage::{Database, Store};
+use router::{DbEndpoint, Route};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub config: Config,
+    /// This server's uuid, as `GET /` reports it.
+    pub uuid: String,
+}
+
+impl AppState {
+    /// Opens a database by name, validating the name first.
+    pub fn db(&self, name: &str) -> Result<Arc<Database>> {
+        crate::couch::names::validate_db_name(name)?;
+        self.store.get_db(name)
+    }
+}
+
+/// Mounts Settee on an actix `App`.
+pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(state).default_service(web::to(dispatch));
+    }
+}
+
+/// Logs one line per request with method, path, status and duration.
+pub fn log_request(method: &actix_web::http::Method, path: &str, status: u16, started: Instant) {
+    tracing::info!(
+        method = %method,
+        path = %path,
+        status,
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+}
+
+async fn dispatch(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse> {
+    let route = Route::parse(req.path());
+    let method = req.method().as_str().to_string();
+    if !route.allows(&method) {
+        return Err(Error::MethodNotAllowed(route.allowed().to_string()));
+    }
+    let st = state.get_ref();
+    match route {
+        Route::Root => Ok(server::root(st)),
+        Route::Up => Ok(server::up()),
+        Route::AllDbs => server::all_dbs(st, &req).await,
+        Route::DbsInfo => server::dbs_info(st, &req, payload).await,
+        Route::Uuids => server::uuids(&req),
+        Route::UnknownServer(name) => Err(Error::IllegalDatabaseName(name)),
+        Route::Db(name) => database::handle(st, &req, payload, &name).await,
+        Route::DbEndpoint(name, ep) => {
+            let db = st.db(&name)?;
+            match ep {
+                DbEndpoint::AllDocs | DbEndpoint::DesignDocs => all_docs::handle(st, &req, payload, db, ep).await,
+                DbEndpoint::AllDocsQueries => all_docs::queries(st, &req, payload, db).await,
+                DbEndpoint::LocalDocs => local::list(st, &req, payload, db).await,
+                DbEndpoint::BulkDocs => bulk::bulk_docs(st, &req, payload, db).await,
+                DbEndpoint::BulkGet => bulk::bulk_get(st, &req, payload, db).await,
+                DbEndpoint::RevsDiff => bulk::revs_diff(st, &req, payload, db, false).await,
+                DbEndpoint::MissingRevs => bulk::revs_diff(st, &req, payload, db, true).await,
+                DbEndpoint::Security => database::security(st, &req, payload, db).await,
+                DbEndpoint::RevsLimit => database::revs_limit(st, &req, payload, db).await,
+                DbEndpoint::EnsureFullCommit => database::ensure_full_commit(st, &req, db).await,
+                DbEndpoint::Compact => database::compact(st, &req, db),
+                DbEndpoint::Changes => Err(Error::not_found("missing")),
+            }
+        }
+        Route::Doc(name, id) => {
+            let db = st.db(&name)?;
+            document::handle(st, &req, payload, db, id).await
+        }
+        Route::LocalDoc(name, id) => {
+            let db = st.db(&name)?;
+            local::handle(st, &req, payload, db, id).await
+        }
+        Route::Attachment(name, _, _) => {
+            st.db(&name)?;
+            Err(Error::not_found("Document is missing attachment"))
+        }
+    }
+}
+
+/// Runs blocking storage work off the async executor.
+pub async fn blocking<T, F>(f: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Corrupt(format!("worker failed: {e}")))?
+}

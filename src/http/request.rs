@@ -1,0 +1,137 @@
+//! Reading requests: CouchDB-style query parameters and JSON bodies, with
+//! CouchDB's errors for malformed input.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest};
+use bytes::BytesMut;
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// Query-string parameters in order, decoded.
+#[derive(Debug, Default, Clone)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn from_request(req: &HttpRequest) -> Query {
+        Query::parse(req.query_string())
+    }
+
+    pub fn parse(qs: &str) -> Query {
+        Query(form_urlencoded::parse(qs.as_bytes()).into_owned().collect())
+    }
+
+    /// The last value given for `name` (CouchDB takes the last).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// First present of several aliases (`startkey`/`start_key`).
+    pub fn get_any(&self, names: &[&str]) -> Option<&str> {
+        names.iter().find_map(|n| self.get(n))
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// A boolean parameter; absent means `default`.
+    pub fn bool(&self, name: &str, default: bool) -> Result<bool> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => parse_bool(name, v),
+        }
+    }
+
+    /// A non-negative integer parameter.
+    pub fn u64(&self, name: &str) -> Result<Option<u64>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => v.parse::<u64>().map(Some).map_err(|_| {
+                Error::QueryParseError(format!("Invalid value for integer: \"{v}\""))
+            }),
+        }
+    }
+
+    /// A JSON-encoded parameter (`startkey="abc"`, `keys=[…]`).
+    pub fn json(&self, names: &[&str]) -> Result<Option<Value>> {
+        match self.get_any(names) {
+            None => Ok(None),
+            Some(v) => serde_json::from_str(v)
+                .map(Some)
+                .map_err(|_| Error::bad_request("invalid UTF-8 JSON")),
+        }
+    }
+}
+
+/// CouchDB's boolean parser for query strings.
+pub fn parse_bool(name: &str, v: &str) -> Result<bool> {
+    match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(Error::QueryParseError(format!(
+            "Invalid boolean parameter: \"{v}\" for \"{name}\""
+        ))),
+    }
+}
+
+/// Reads the whole body, refusing more than `limit` bytes.
+pub async fn read_body(mut payload: web::Payload, limit: u64) -> Result<bytes::Bytes> {
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| Error::bad_request("Invalid request body"))?;
+        if (buf.len() + chunk.len()) as u64 > limit {
+            return Err(Error::RequestTooLarge);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// Parses a JSON body; CouchDB answers bad JSON with `invalid UTF-8 JSON`.
+pub fn parse_json(body: &[u8]) -> Result<Value> {
+    serde_json::from_slice(body).map_err(|_| Error::bad_request("invalid UTF-8 JSON"))
+}
+
+/// Like CouchDB's `chttpd:validate_ctype(Req, "application/json")`.
+pub fn require_json_content_type(req: &HttpRequest) -> Result<()> {
+    let ctype = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ctype.split(';').next().unwrap_or("").trim();
+    if mime.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(Error::BadContentType)
+    }
+}
+
+/// A header's value as text.
+pub fn header_str<'a>(req: &'a HttpRequest, name: header::HeaderName) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Whether the client prefers JSON over multipart (`Accept: application/json`).
+pub fn accepts_json_only(req: &HttpRequest) -> bool {
+    header_str(req, header::ACCEPT).is_some_and(|a| a.contains("application/json") && !a.contains("multipart"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values() {
+        let q = Query::parse("startkey=%22gen-0000000001%22&limit=1&descending=true&x=1&x=2");
+        assert_eq!(q.json(&["startkey", "start_key"]).ok().flatten(), Some(Value::from("gen-0000000001")));
+        assert_eq!(q.u64("limit").ok().flatten(), Some(1));
+        assert_eq!(q.bool("descending", false).ok(), Some(true));
+        assert_eq!(q.get("x"), Some("2"));
+        assert!(Query::parse("limit=-1").u64("limit").is_err());
+        assert!(Query::parse("descending=yes").bool("descending", false).is_err());
+        assert!(Query::parse("startkey=abc").json(&["startkey"]).is_err());
+    }
+}

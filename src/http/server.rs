@@ -1,0 +1,133 @@
+//! Server-level endpoints: `/`, `/_up`, `/_all_dbs`, `/_dbs_info`, `/_uuids`.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::request::{self, Query};
+use super::{blocking, database, response, AppState};
+use crate::error::{Error, Result};
+
+/// The CouchDB version Settee speaks.
+pub const COUCHDB_VERSION: &str = "3.4.2";
+
+pub fn root(state: &AppState) -> HttpResponse {
+    response::ok(&json!({
+        "couchdb": "Welcome",
+        "version": COUCHDB_VERSION,
+        "git_sha": "settee",
+        "uuid": state.uuid,
+        "features": ["access-ready", "partitioned", "pluggable-storage-engines", "reshard", "scheduler"],
+        "vendor": {"name": "Settee", "version": env!("CARGO_PKG_VERSION")},
+    }))
+}
+
+pub fn up() -> HttpResponse {
+    response::ok(&json!({"status": "ok", "seeds": {}}))
+}
+
+/// Start/end/limit/skip/descending over a sorted list of names.
+fn window(names: Vec<String>, q: &Query) -> Result<Vec<String>> {
+    let key = |names: &[&str]| -> Result<Option<String>> {
+        Ok(q.json(names)?.and_then(|v| v.as_str().map(str::to_string)))
+    };
+    let start = key(&["startkey", "start_key"])?;
+    let end = key(&["endkey", "end_key"])?;
+    let descending = q.bool("descending", false)?;
+    let inclusive_end = q.bool("inclusive_end", true)?;
+    let limit = q.u64("limit")?.unwrap_or(u64::MAX) as usize;
+    let skip = q.u64("skip")?.unwrap_or(0) as usize;
+    let mut names = names;
+    if descending {
+        names.reverse();
+    }
+    let after_start = |n: &String| match &start {
+        None => true,
+        Some(s) if descending => n <= s,
+        Some(s) => n >= s,
+    };
+    let before_end = |n: &String| match &end {
+        None => true,
+        Some(e) if descending => if inclusive_end { n >= e } else { n > e },
+        Some(e) => if inclusive_end { n <= e } else { n < e },
+    };
+    Ok(names
+        .into_iter()
+        .filter(|n| after_start(n))
+        .take_while(|n| before_end(n))
+        .skip(skip)
+        .take(limit)
+        .collect())
+}
+
+pub async fn all_dbs(state: &AppState, req: &HttpRequest) -> Result<HttpResponse> {
+    let q = Query::from_request(req);
+    let store = state.store.clone();
+    let names = blocking(move || store.db_names()).await?;
+    Ok(response::ok(&window(names, &q)?))
+}
+
+pub async fn dbs_info(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<HttpResponse> {
+    let names: Vec<Value> = if req.method() == "POST" {
+        request::require_json_content_type(req)?;
+        let body = request::parse_json(&request::read_body(payload, state.config.max_http_request_size).await?)?;
+        match body.get("keys") {
+            Some(Value::Array(keys)) => keys.clone(),
+            _ => return Err(Error::bad_request("`keys` member must exist.")),
+        }
+    } else {
+        let q = Query::from_request(req);
+        let store = state.store.clone();
+        let names = blocking(move || store.db_names()).await?;
+        window(names, &q)?.into_iter().map(Value::String).collect()
+    };
+    let mut out = Vec::with_capacity(names.len());
+    for key in names {
+        let info = key.as_str().and_then(|name| state.db(name).ok()).map(|db| database::info_json(state, &db));
+        out.push(match info {
+            Some(info) => json!({"key": key, "info": info}),
+            None => json!({"key": key, "error": "not_found"}),
+        });
+    }
+    Ok(response::ok(&out))
+}
+
+/// Most uuids one request may ask for (CouchDB's uuids/max_count).
+const MAX_UUIDS: u64 = 1000;
+
+pub fn uuids(req: &HttpRequest) -> Result<HttpResponse> {
+    let count = Query::from_request(req).u64("count")?.unwrap_or(1);
+    if count > MAX_UUIDS {
+        return Err(Error::bad_request("count parameter too large"));
+    }
+    let list: Vec<String> = (0..count).map(|_| new_uuid()).collect();
+    Ok(HttpResponse::build(StatusCode::OK)
+        .insert_header((header::CACHE_CONTROL, "must-revalidate, no-cache"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .content_type("application/json")
+        .body(response::json_line(&json!({"uuids": list}))))
+}
+
+/// A new document id: 32 lowercase hex digits, as CouchDB's random uuids.
+pub fn new_uuid() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Vec<String> {
+        ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn all_dbs_window() {
+        let q = Query::parse("startkey=%22b%22&endkey=%22c%22");
+        assert_eq!(window(names(), &q).ok(), Some(vec!["b".to_string(), "c".to_string()]));
+        let q = Query::parse("descending=true&limit=2&skip=1");
+        assert_eq!(window(names(), &q).ok(), Some(vec!["c".to_string(), "b".to_string()]));
+        let q = Query::parse("startkey=%22c%22&descending=true&inclusive_end=false&endkey=%22a%22");
+        assert_eq!(window(names(), &q).ok(), Some(vec!["c".to_string(), "b".to_string()]));
+    }
+}

@@ -1,0 +1,97 @@
+//! Settee: a CouchDB-compatible document database server.
+//!
+//! Layers, top to bottom: [`http`] (actix handlers), [`couch`] (the pure
+//! document and revision model), [`storage`] (sled). [`Server::start`]
+//! wires them together; the binary and the integration tests both use it.
+
+pub mod config;
+pub mod couch;
+pub mod error;
+pub mod http;
+pub mod storage;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::dev::Service;
+use actix_web::{web, App, HttpServer};
+
+use crate::config::Config;
+use crate::http::AppState;
+use crate::storage::Store;
+
+/// A running Settee server.
+pub struct Server {
+    addr: SocketAddr,
+    server: actix_web::dev::Server,
+    store: Arc<Store>,
+}
+
+impl Server {
+    /// Opens storage, binds the listener and starts serving.
+    pub async fn start(config: Config) -> std::io::Result<Server> {
+        let store = Store::open(&config.data_dir, config.in_memory)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let uuid = store.server_uuid().map_err(|e| std::io::Error::other(e.to_string()))?;
+        let workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let bind = (config.bind.clone(), config.port);
+        let state = web::Data::new(AppState { store: Arc::clone(&store), config, uuid });
+        let http = HttpServer::new(move || {
+            App::new()
+                .wrap_fn(|req, srv| {
+                    let started = std::time::Instant::now();
+                    let method = req.method().clone();
+                    let path = req.path().to_string();
+                    let call = srv.call(req);
+                    async move {
+                        let res = call.await?;
+                        http::log_request(&method, &path, res.status().as_u16(), started);
+                        Ok(res)
+                    }
+                })
+                .configure(http::configure(state.clone()))
+        })
+        .workers(workers)
+        .backlog(1024)
+        .bind(bind)?;
+        let addr = http
+            .addrs()
+            .first()
+            .copied()
+            .ok_or_else(|| std::io::Error::other("no listening address"))?;
+        let server = http.disable_signals().run();
+        Ok(Server { addr, server, store })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Serves until the process is stopped, then flushes storage.
+    pub async fn wait(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let server = self.server;
+        let stop = async move {
+            let _ = tokio::signal::ctrl_c().await;
+            handle.stop(true).await;
+        };
+        let (res, _) = futures::join!(server, stop);
+        let _ = self.store.commit().sync().await;
+        res
+    }
+
+    /// A handle to stop the server from elsewhere (tests).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Runs the server on the current actix system until stopped.
+    pub fn into_future(self) -> actix_web::dev::Server {
+        self.server
+    }
+}

@@ -1,0 +1,19 @@
+//! The `settee` binary: settings → tracing → storage → HTTP server.
+
+use clap::Parser;
+
+fn main() -> std::io::Result<()> {
+    let config = settee::config::Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    actix_web::rt::System::new().block_on(async move {
+        let server = settee::Server::start(config).await?;
+        println!("Settee listening on {}", server.url());
+        server.wait().await
+    })
+}

@@ -1,0 +1,395 @@
+//! One CouchDB database on sled: document records (revision trees),
+//! revision bodies, the by-sequence index, local documents and counters.
+//!
+//! Writes to one database are serialised by a mutex held while the batch
+//! is built and applied (the revision-tree edit is read-modify-write);
+//! reads take no lock. Every write is a single atomic sled batch, so a
+//! crash never leaves a half-applied update.
+
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{decode, encode, keys, DbMeta};
+use crate::couch::doc::NewDoc;
+use crate::couch::rev::Rev;
+use crate::couch::revtree::RevTree;
+use crate::couch::update::{self, Edited};
+use crate::error::{Error, Result};
+
+/// Everything Settee keeps about one document besides its bodies.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DocRecord {
+    pub tree: RevTree,
+    /// The update sequence of the document's latest change.
+    pub seq: u64,
+}
+
+impl DocRecord {
+    /// Whether the winning revision is a tombstone.
+    pub fn deleted(&self) -> bool {
+        self.tree.winner().is_some_and(|(_, info)| info.deleted)
+    }
+}
+
+/// A `_local` document: a body and a plain counter revision (`0-N`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocalDoc {
+    pub rev: u64,
+    /// The body as JSON text (bincode cannot carry `serde_json::Value`).
+    pub body: String,
+}
+
+/// Counters kept with every write.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct DbStats {
+    update_seq: u64,
+    doc_count: u64,
+    doc_del_count: u64,
+    /// Bytes of stored revision bodies and records.
+    active: u64,
+    /// Bytes of the bodies of current leaf revisions as clients sent them.
+    external: u64,
+}
+
+/// What `GET /{db}` reports.
+#[derive(Debug, Clone)]
+pub struct DbInfo {
+    pub name: String,
+    pub doc_count: u64,
+    pub doc_del_count: u64,
+    pub update_seq: u64,
+    pub active: u64,
+    pub external: u64,
+    pub created: u64,
+}
+
+/// One CouchDB database.
+pub struct Database {
+    tree: sled::Db,
+    name: String,
+    id: u64,
+    meta: RwLock<DbMeta>,
+    stats: Mutex<DbStats>,
+    deleted: AtomicBool,
+}
+
+impl Database {
+    pub(super) fn load(tree: sled::Db, name: String, meta: DbMeta) -> Result<Database> {
+        let stats = match tree.get(keys::stats_key(meta.id))? {
+            Some(raw) => decode(&raw)?,
+            None => DbStats::default(),
+        };
+        Ok(Database {
+            tree,
+            name,
+            id: meta.id,
+            meta: RwLock::new(meta),
+            stats: Mutex::new(stats),
+            deleted: AtomicBool::new(false),
+        })
+    }
+
+    pub(super) fn mark_deleted(&self) {
+        self.deleted.store(true, Ordering::SeqCst);
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn meta(&self) -> DbMeta {
+        self.meta.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn lock_stats(&self) -> Result<std::sync::MutexGuard<'_, DbStats>> {
+        let guard = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        if self.deleted.load(Ordering::SeqCst) {
+            return Err(Error::db_not_found());
+        }
+        Ok(guard)
+    }
+
+    pub fn info(&self) -> DbInfo {
+        let stats = *self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        DbInfo {
+            name: self.name.clone(),
+            doc_count: stats.doc_count,
+            doc_del_count: stats.doc_del_count,
+            update_seq: stats.update_seq,
+            active: stats.active,
+            external: stats.external,
+            created: self.meta().created,
+        }
+    }
+
+    pub fn update_seq(&self) -> u64 {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).update_seq
+    }
+
+    pub fn doc_count(&self) -> u64 {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).doc_count
+    }
+
+    pub fn revs_limit(&self) -> u64 {
+        self.meta().revs_limit
+    }
+
+    pub fn security(&self) -> Value {
+        serde_json::from_str(&self.meta().security).unwrap_or_else(|_| Value::Object(Map::new()))
+    }
+
+    pub fn set_revs_limit(&self, limit: u64) -> Result<()> {
+        self.update_meta(|m| m.revs_limit = limit)
+    }
+
+    pub fn set_security(&self, security: &Value) -> Result<()> {
+        let text = security.to_string();
+        self.update_meta(|m| m.security = text)
+    }
+
+    fn update_meta(&self, change: impl FnOnce(&mut DbMeta)) -> Result<()> {
+        let _writer = self.lock_stats()?;
+        let mut meta = self.meta.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = meta.clone();
+        change(&mut next);
+        self.tree.insert(keys::catalog_key(&self.name), encode(&next)?)?;
+        *meta = next;
+        Ok(())
+    }
+
+    /// The record of a document, deleted or not.
+    pub fn record(&self, id: &str) -> Result<Option<DocRecord>> {
+        match self.tree.get(keys::doc_key(self.id, id))? {
+            Some(raw) => Ok(Some(decode(&raw)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The stored body of one revision, if it is still kept.
+    pub fn body(&self, id: &str, rev: &Rev) -> Result<Option<Map<String, Value>>> {
+        let Some(raw) = self.tree.get(keys::body_key(self.id, id, rev))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&raw).map(Some).map_err(|e| Error::Corrupt(e.to_string()))
+    }
+
+    /// Applies a batch of document edits atomically, in order: later edits
+    /// of the same id see earlier ones. Returns one result per document.
+    pub fn write_docs(&self, docs: Vec<NewDoc>, new_edits: bool) -> Result<Vec<Result<Edited>>> {
+        let revs_limit = usize::try_from(self.revs_limit()).unwrap_or(usize::MAX);
+        let mut stats_guard = self.lock_stats()?;
+        let mut stats = *stats_guard;
+        let mut touched: Vec<String> = Vec::new();
+        let mut records: HashMap<String, (Option<DocRecord>, DocRecord)> = HashMap::new();
+        let mut batch = sled::Batch::default();
+        let mut results = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let Some(id) = doc.id.clone() else {
+                results.push(Err(Error::bad_request("Document id must be a string")));
+                continue;
+            };
+            if !records.contains_key(&id) {
+                let original = self.record(&id)?;
+                let working = original.clone().unwrap_or_default();
+                records.insert(id.clone(), (original, working));
+                touched.push(id.clone());
+            }
+            let Some((_, working)) = records.get_mut(&id) else { continue };
+            let outcome = if new_edits {
+                update::interactive(&mut working.tree, &doc, &[], revs_limit)
+            } else {
+                update::replicated(&mut working.tree, &doc, revs_limit)
+            };
+            if let Ok(edited) = &outcome {
+                if edited.store_body {
+                    let body = serde_json::to_vec(&doc.body).map_err(|e| Error::Corrupt(e.to_string()))?;
+                    stats.active += body.len() as u64;
+                    stats.external += body.len() as u64;
+                    batch.insert(keys::body_key(self.id, &id, &edited.rev), body);
+                }
+            }
+            results.push(outcome);
+        }
+        for id in touched {
+            let Some((original, mut working)) = records.remove(&id) else { continue };
+            if original.as_ref().map(|r| &r.tree) == Some(&working.tree) || working.tree.is_empty() {
+                continue;
+            }
+            match &original {
+                Some(old) if old.deleted() => stats.doc_del_count -= 1,
+                Some(_) => stats.doc_count -= 1,
+                None => {}
+            }
+            if working.deleted() {
+                stats.doc_del_count += 1;
+            } else {
+                stats.doc_count += 1;
+            }
+            if let Some(old) = &original {
+                batch.remove(keys::seq_key(self.id, old.seq));
+            }
+            stats.update_seq += 1;
+            working.seq = stats.update_seq;
+            let record = encode(&working)?;
+            stats.active += record.len() as u64;
+            batch.insert(keys::seq_key(self.id, working.seq), id.as_bytes());
+            batch.insert(keys::doc_key(self.id, &id), record);
+        }
+        batch.insert(keys::stats_key(self.id), encode(&stats)?);
+        self.tree.apply_batch(batch)?;
+        *stats_guard = stats;
+        Ok(results)
+    }
+
+    /// Document records with ids in the given range, in id order (or reversed).
+    pub fn docs_range(
+        &self,
+        start: Bound<&str>,
+        end: Bound<&str>,
+        descending: bool,
+    ) -> impl Iterator<Item = Result<(String, DocRecord)>> + Send + 'static {
+        let map = |b: Bound<&str>, open_end: bool| match b {
+            Bound::Included(id) => Bound::Included(keys::doc_key(self.id, id)),
+            Bound::Excluded(id) => Bound::Excluded(keys::doc_key(self.id, id)),
+            Bound::Unbounded if open_end => Bound::Excluded(keys::prefix_end(&keys::doc_prefix(self.id))),
+            Bound::Unbounded => Bound::Included(keys::doc_prefix(self.id)),
+        };
+        let range = (map(start, false), map(end, true));
+        let valid = match (&range.0, &range.1) {
+            (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => a <= b,
+            _ => true,
+        };
+        let iter = valid.then(|| self.tree.range(range));
+        let decode_item = |item: sled::Result<(sled::IVec, sled::IVec)>| -> Result<(String, DocRecord)> {
+            let (k, v) = item?;
+            let id = keys::doc_id_of(&k).ok_or_else(|| Error::Corrupt("doc key".into()))?.to_string();
+            Ok((id, decode(&v)?))
+        };
+        let boxed: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + Send> = match (iter, descending)
+        {
+            (None, _) => Box::new(std::iter::empty()),
+            (Some(it), false) => Box::new(it),
+            (Some(it), true) => Box::new(it.rev()),
+        };
+        boxed.map(decode_item)
+    }
+
+    /// `(seq, doc id)` pairs after `since`, in sequence order.
+    pub fn changes_since(&self, since: u64) -> impl Iterator<Item = Result<(u64, String)>> + Send + 'static {
+        let start = keys::seq_key(self.id, since.saturating_add(1));
+        let end = keys::prefix_end(&keys::seq_prefix(self.id));
+        self.tree.range(start..end).map(|item| {
+            let (k, v) = item?;
+            let seq = keys::seq_of(&k).ok_or_else(|| Error::Corrupt("seq key".into()))?;
+            Ok((seq, String::from_utf8_lossy(&v).into_owned()))
+        })
+    }
+
+    pub fn local_get(&self, id: &str) -> Result<Option<LocalDoc>> {
+        match self.tree.get(keys::local_key(self.id, id))? {
+            Some(raw) => Ok(Some(decode(&raw)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes a local document as CouchDB does: the new revision is the
+    /// given one plus one (1 without a rev); a deletion removes it and
+    /// answers rev 0. No conflict checking, as in CouchDB.
+    pub fn local_put(&self, id: &str, given_rev: Option<u64>, body: Option<&Map<String, Value>>) -> Result<u64> {
+        let _writer = self.lock_stats()?;
+        let key = keys::local_key(self.id, id);
+        match body {
+            None => {
+                self.tree.remove(key)?;
+                Ok(0)
+            }
+            Some(body) => {
+                let rev = given_rev.unwrap_or(0) + 1;
+                let doc = LocalDoc { rev, body: Value::Object(body.clone()).to_string() };
+                self.tree.insert(key, encode(&doc)?)?;
+                Ok(rev)
+            }
+        }
+    }
+
+    /// Local documents with ids in the range, in id order (or reversed).
+    pub fn locals_range(
+        &self,
+        start: Bound<&str>,
+        end: Bound<&str>,
+        descending: bool,
+    ) -> Vec<Result<(String, LocalDoc)>> {
+        let prefix = keys::local_prefix(self.id);
+        let lo = match start {
+            Bound::Included(id) => Bound::Included(keys::local_key(self.id, id)),
+            Bound::Excluded(id) => Bound::Excluded(keys::local_key(self.id, id)),
+            Bound::Unbounded => Bound::Included(prefix.clone()),
+        };
+        let hi = match end {
+            Bound::Included(id) => Bound::Included(keys::local_key(self.id, id)),
+            Bound::Excluded(id) => Bound::Excluded(keys::local_key(self.id, id)),
+            Bound::Unbounded => Bound::Excluded(keys::prefix_end(&prefix)),
+        };
+        let decode_item = |item: sled::Result<(sled::IVec, sled::IVec)>| -> Result<(String, LocalDoc)> {
+            let (k, v) = item?;
+            let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            Ok((id, decode(&v)?))
+        };
+        let iter = self.tree.range((lo, hi));
+        if descending {
+            iter.rev().map(decode_item).collect()
+        } else {
+            iter.map(decode_item).collect()
+        }
+    }
+
+    /// Drops the bodies of revisions that are no longer leaves, and marks
+    /// them unavailable in their trees. Returns the bytes reclaimed.
+    pub fn compact(&self) -> Result<u64> {
+        let mut reclaimed = 0u64;
+        let mut cursor: Option<String> = None;
+        loop {
+            // Work in slices so writers are never blocked for long.
+            let mut stats_guard = self.lock_stats()?;
+            let mut stats = *stats_guard;
+            let mut batch = sled::Batch::default();
+            let start = cursor.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+            let mut seen = 0;
+            for item in self.docs_range(start, Bound::Unbounded, false).take(500) {
+                let (id, mut record) = item?;
+                seen += 1;
+                let leaves: Vec<Rev> = record.tree.leaves().into_iter().map(|(r, _)| r).collect();
+                let mut changed = false;
+                for (rev, mut info) in record.tree.all_revs() {
+                    if info.available && !leaves.contains(&rev) {
+                        let key = keys::body_key(self.id, &id, &rev);
+                        if let Some(old) = self.tree.get(&key)? {
+                            reclaimed += old.len() as u64;
+                            stats.active = stats.active.saturating_sub(old.len() as u64);
+                            stats.external = stats.external.saturating_sub(old.len() as u64);
+                        }
+                        batch.remove(key);
+                        info.available = false;
+                        record.tree.set_info(&rev, info);
+                        changed = true;
+                    }
+                }
+                if changed {
+                    batch.insert(keys::doc_key(self.id, &id), encode(&record)?);
+                }
+                cursor = Some(id);
+            }
+            batch.insert(keys::stats_key(self.id), encode(&stats)?);
+            self.tree.apply_batch(batch)?;
+            *stats_guard = stats;
+            if seen < 500 {
+                return Ok(reclaimed);
+            }
+        }
+    }
+}

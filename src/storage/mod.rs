@@ -1,0 +1,202 @@
+//! Storage: the only code that touches sled.
+//!
+//! [`Store`] owns the sled database, the catalog of CouchDB databases and
+//! the group-commit flusher; [`Database`] is one CouchDB database, with a
+//! narrow API in CouchDB terms (records, bodies, sequences, local docs).
+//! The key layout is in [`keys`]; `design/storage.md` explains it.
+
+pub mod commit;
+mod database;
+pub mod keys;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+pub use commit::GroupCommit;
+pub use database::{Database, DbInfo, DocRecord, LocalDoc};
+
+use crate::error::{Error, Result};
+
+/// Catalog entry of one database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DbMeta {
+    pub id: u64,
+    /// Creation time, seconds since the epoch (CouchDB 3.4's instance_start_time).
+    pub created: u64,
+    pub revs_limit: u64,
+    /// The `_security` object as JSON text.
+    pub security: String,
+}
+
+/// The `_security` of a new database: CouchDB 3's `default_security = admin_only`.
+pub const DEFAULT_SECURITY: &str = r#"{"members":{"roles":["_admin"]},"admins":{"roles":["_admin"]}}"#;
+
+/// Default `_revs_limit`.
+pub const DEFAULT_REVS_LIMIT: u64 = 1000;
+
+/// The sled database and every CouchDB database in it.
+pub struct Store {
+    tree: sled::Db,
+    commit: GroupCommit,
+    open: Mutex<HashMap<String, Arc<Database>>>,
+    /// Serialises creating and deleting databases.
+    catalog_lock: Mutex<()>,
+}
+
+impl Store {
+    /// Opens (or creates) the store under `dir`, or a purely in-memory one.
+    pub fn open(dir: &std::path::Path, in_memory: bool) -> Result<Arc<Store>> {
+        let config = if in_memory {
+            sled::Config::new().temporary(true)
+        } else {
+            sled::Config::new().path(dir).mode(sled::Mode::HighThroughput)
+        };
+        let tree = config.open()?;
+        let commit = if in_memory {
+            GroupCommit::disabled()
+        } else {
+            GroupCommit::start(tree.clone()).map_err(|e| Error::Corrupt(e.to_string()))?
+        };
+        let store = Arc::new(Store {
+            tree,
+            commit,
+            open: Mutex::new(HashMap::new()),
+            catalog_lock: Mutex::new(()),
+        });
+        store.reclaim_dropped();
+        Ok(store)
+    }
+
+    pub fn commit(&self) -> &GroupCommit {
+        &self.commit
+    }
+
+    /// The server's uuid, made on first start and kept.
+    pub fn server_uuid(&self) -> Result<String> {
+        const KEY: &[u8] = b"Uuuid";
+        if let Some(raw) = self.tree.get(KEY)? {
+            return Ok(String::from_utf8_lossy(&raw).into_owned());
+        }
+        let fresh = uuid::Uuid::new_v4().simple().to_string();
+        self.tree.insert(KEY, fresh.as_bytes())?;
+        Ok(fresh)
+    }
+
+    /// Bytes the sled files take on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.tree.size_on_disk().unwrap_or(0)
+    }
+
+    /// Creates a database; `FileExists` if it already exists.
+    pub fn create_db(&self, name: &str) -> Result<Arc<Database>> {
+        let _guard = self.catalog_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let key = keys::catalog_key(name);
+        if self.tree.contains_key(&key)? {
+            return Err(Error::FileExists);
+        }
+        let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let meta = DbMeta {
+            id: self.tree.generate_id()?,
+            created,
+            revs_limit: DEFAULT_REVS_LIMIT,
+            security: DEFAULT_SECURITY.into(),
+        };
+        self.tree.insert(key, encode(&meta)?)?;
+        let db = Arc::new(Database::load(self.tree.clone(), name.to_string(), meta)?);
+        self.open_map().insert(name.to_string(), Arc::clone(&db));
+        Ok(db)
+    }
+
+    /// Opens an existing database; `not_found` otherwise.
+    pub fn get_db(&self, name: &str) -> Result<Arc<Database>> {
+        if let Some(db) = self.open_map().get(name) {
+            return Ok(Arc::clone(db));
+        }
+        let _guard = self.catalog_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(raw) = self.tree.get(keys::catalog_key(name))? else {
+            return Err(Error::db_not_found());
+        };
+        let meta: DbMeta = decode(&raw)?;
+        let db = Arc::new(Database::load(self.tree.clone(), name.to_string(), meta)?);
+        let mut open = self.open_map();
+        Ok(Arc::clone(open.entry(name.to_string()).or_insert(db)))
+    }
+
+    /// Deletes a database: its catalog entry goes at once, its data is
+    /// reclaimed in the background (and after a restart if interrupted).
+    pub fn delete_db(self: &Arc<Self>, name: &str) -> Result<()> {
+        let _guard = self.catalog_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let key = keys::catalog_key(name);
+        let Some(raw) = self.tree.get(&key)? else {
+            return Err(Error::db_not_found());
+        };
+        let meta: DbMeta = decode(&raw)?;
+        let mut batch = sled::Batch::default();
+        batch.remove(key);
+        batch.insert(&keys::dropped_key(meta.id), &[]);
+        self.tree.apply_batch(batch)?;
+        if let Some(db) = self.open_map().remove(name) {
+            db.mark_deleted();
+        }
+        let store = Arc::clone(self);
+        std::thread::spawn(move || store.reclaim_dropped());
+        Ok(())
+    }
+
+    /// Names of all databases in byte order, as `_all_dbs` lists them.
+    pub fn db_names(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        for item in self.tree.scan_prefix([keys::CATALOG]) {
+            let (k, _) = item?;
+            if let Ok(name) = std::str::from_utf8(&k[1..]) {
+                names.push(name.to_string());
+            }
+        }
+        Ok(names)
+    }
+
+    fn open_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Database>>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Removes the data of every dropped database.
+    fn reclaim_dropped(&self) {
+        let dropped: Vec<sled::IVec> =
+            self.tree.scan_prefix([keys::DROPPED]).keys().filter_map(|k| k.ok()).collect();
+        for marker in dropped {
+            let Some(id) = marker.get(1..9).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes) else {
+                continue;
+            };
+            if let Err(e) = self.remove_range(id).and_then(|_| Ok(self.tree.remove(&marker)?)) {
+                tracing::error!(db_id = id, error = %e, "reclaiming a deleted database failed");
+            }
+        }
+    }
+
+    fn remove_range(&self, db: u64) -> Result<()> {
+        let prefix = keys::db_prefix(db);
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for k in self.tree.scan_prefix(prefix).keys().take(10_000) {
+                batch.remove(k?);
+                n += 1;
+            }
+            if n == 0 {
+                return Ok(());
+            }
+            self.tree.apply_batch(batch)?;
+        }
+    }
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    bincode::serialize(value).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T> {
+    bincode::deserialize(bytes).map_err(|e| Error::Corrupt(e.to_string()))
+}

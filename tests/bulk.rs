@@ -1,0 +1,67 @@
+//! `_bulk_docs`, `_bulk_get` and `_revs_diff`.
+
+use serde_json::json;
+
+use crate::common::*;
+
+#[test]
+fn bulk_docs_results_per_doc() {
+    let db = new_db("bulk");
+    let rev = create(&db, "exists", &json!({}));
+    let r = post(
+        &format!("/{db}/_bulk_docs"),
+        &json!({"docs": [{"_id": "new", "v": 1}, {"_id": "exists", "v": 2}, {"v": 3}, {"_id": "exists", "_rev": rev}]}),
+    );
+    assert_eq!(r.status, 201);
+    let rows = r.body.as_array().unwrap();
+    assert_eq!(rows[0]["ok"], true);
+    assert_eq!(rows[1], json!({"id": "exists", "error": "conflict", "reason": "Document update conflict."}));
+    assert_eq!(rows[2]["id"].as_str().unwrap().len(), 32);
+    assert!(rows[3]["rev"].as_str().unwrap().starts_with("2-"));
+    post(&format!("/{db}/_bulk_docs"), &json!({})).assert_error(
+        400,
+        "bad_request",
+        Some("POST body must include `docs` parameter."),
+    );
+    post(&format!("/{db}/_bulk_docs"), &json!({"docs": [{"_id": "x"}], "new_edits": false})).assert_error(
+        400,
+        "bad_request",
+        None,
+    );
+    // a bad document fails the whole request and writes nothing
+    let r = post(&format!("/{db}/_bulk_docs"), &json!({"docs": [{"_id": "ok1"}, {"_id": "_bad"}]}));
+    r.assert_error(400, "illegal_docid", None);
+    get(&format!("/{db}/ok1")).assert_error(404, "not_found", None);
+}
+
+#[test]
+fn bulk_get_revs_and_errors() {
+    let db = new_db("bulkget");
+    let rev1 = create(&db, "a", &json!({"v": 1}));
+    let r = post(
+        &format!("/{db}/_bulk_get?revs=true"),
+        &json!({"docs": [{"id": "a"}, {"id": "a", "rev": rev1}, {"id": "missing"}, {"id": "a", "rev": "9-abc"}]}),
+    );
+    assert_eq!(r.status, 200);
+    let res = &r.body["results"];
+    assert_eq!(res[0]["docs"][0]["ok"]["_rev"], rev1.as_str());
+    assert!(res[0]["docs"][0]["ok"]["_revisions"].is_object());
+    assert_eq!(res[1]["docs"][0]["ok"]["v"], 1);
+    assert_eq!(res[2]["docs"][0]["error"]["error"], "not_found");
+    assert_eq!(res[3]["docs"][0]["error"]["rev"], "9-abc");
+    post(&format!("/{db}/_bulk_get"), &json!({})).assert_error(400, "bad_request", None);
+}
+
+#[test]
+fn revs_diff_reports_missing() {
+    let db = new_db("revsdiff");
+    let rev = create(&db, "a", &json!({}));
+    let r = post(
+        &format!("/{db}/_revs_diff"),
+        &json!({"a": [rev, "2-0123456789abcdef0123456789abcdef"], "b": ["1-abc"]}),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["a"]["missing"], json!(["2-0123456789abcdef0123456789abcdef"]));
+    assert_eq!(r.body["a"]["possible_ancestors"], json!([rev]));
+    assert_eq!(r.body["b"], json!({"missing": ["1-abc"]}));
+}

@@ -1,0 +1,13 @@
+//! Integration tests: the real server on a random port, spoken to over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod all_docs;
+mod bulk;
+mod databases;
+mod documents;
+mod durability;
+mod local_docs;
+mod revisions;
+mod server;

@@ -1,0 +1,56 @@
+//! Server-level endpoints.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::common::*;
+
+#[test]
+fn welcome() {
+    let r = get("/");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["couchdb"], "Welcome");
+    assert_eq!(r.body["vendor"]["name"], "Settee");
+    assert!(r.body["version"].as_str().unwrap().starts_with("3."));
+    assert!(r.body["features"].is_array());
+    assert_eq!(r.body["uuid"].as_str().unwrap().len(), 32);
+}
+
+#[test]
+fn up_and_method_not_allowed() {
+    assert_eq!(get("/_up").body["status"], "ok");
+    let r = req(Method::POST, "/", Some(&json!({})));
+    r.assert_error(405, "method_not_allowed", None);
+    assert!(r.header("allow").unwrap().contains("GET"));
+    let r = req(Method::GET, "/_all_dbs", None);
+    assert_eq!(r.status, 200);
+    let r = req(Method::HEAD, "/", None);
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn uuids() {
+    let r = get("/_uuids?count=5");
+    let list = r.body["uuids"].as_array().unwrap();
+    assert_eq!(list.len(), 5);
+    assert!(list.iter().all(|u| u.as_str().unwrap().len() == 32));
+    assert_ne!(list[0], list[1]);
+    get("/_uuids?count=1001").assert_error(400, "bad_request", Some("count parameter too large"));
+}
+
+#[test]
+fn all_dbs_and_dbs_info() {
+    let prefix = db_name("alldbs");
+    for s in ["a", "b", "c"] {
+        assert_eq!(put(&format!("/{prefix}-{s}"), &json!({})).status, 201);
+    }
+    let q = format!("/_all_dbs?startkey=%22{prefix}-a%22&endkey=%22{prefix}-c%22&descending=false");
+    let r = get(&q);
+    assert_eq!(r.body, json!([format!("{prefix}-a"), format!("{prefix}-b"), format!("{prefix}-c")]));
+    let q = format!("/_all_dbs?startkey=%22{prefix}-c%22&endkey=%22{prefix}-a%22&descending=true&limit=2&skip=1");
+    assert_eq!(get(&q).body, json!([format!("{prefix}-b"), format!("{prefix}-a")]));
+    let r = post("/_dbs_info", &json!({"keys": [format!("{prefix}-a"), "nope-nope"]}));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body[0]["info"]["db_name"], format!("{prefix}-a"));
+    assert_eq!(r.body[1], json!({"key": "nope-nope", "error": "not_found"}));
+}
