@@ -76,6 +76,9 @@ pub struct Database {
     meta: RwLock<DbMeta>,
     stats: Mutex<DbStats>,
     deleted: AtomicBool,
+    /// Publishes the update sequence after every write; `_changes` feeds
+    /// wait on it instead of polling (one cheap receiver per listener).
+    updates: tokio::sync::watch::Sender<u64>,
 }
 
 impl Database {
@@ -84,6 +87,7 @@ impl Database {
             Some(raw) => decode(&raw)?,
             None => DbStats::default(),
         };
+        let (updates, _) = tokio::sync::watch::channel(stats.update_seq);
         Ok(Database {
             tree,
             name,
@@ -91,11 +95,25 @@ impl Database {
             meta: RwLock::new(meta),
             stats: Mutex::new(stats),
             deleted: AtomicBool::new(false),
+            updates,
         })
     }
 
     pub(super) fn mark_deleted(&self) {
         self.deleted.store(true, Ordering::SeqCst);
+        // Wake listeners so they notice the database is gone.
+        self.updates.send_modify(|_| {});
+    }
+
+    /// Whether the database has been deleted since this handle was opened.
+    pub fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::SeqCst)
+    }
+
+    /// A receiver that changes whenever a write commits a new update
+    /// sequence (call `changed().await` on it).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.updates.subscribe()
     }
 
     pub fn name(&self) -> &str {
@@ -221,8 +239,8 @@ impl Database {
                 continue;
             }
             match &original {
-                Some(old) if old.deleted() => stats.doc_del_count -= 1,
-                Some(_) => stats.doc_count -= 1,
+                Some(old) if old.deleted() => stats.doc_del_count = stats.doc_del_count.saturating_sub(1),
+                Some(_) => stats.doc_count = stats.doc_count.saturating_sub(1),
                 None => {}
             }
             if working.deleted() {
@@ -242,7 +260,11 @@ impl Database {
         }
         batch.insert(keys::stats_key(self.id), encode(&stats)?);
         self.tree.apply_batch(batch)?;
+        let advanced = stats.update_seq != stats_guard.update_seq;
         *stats_guard = stats;
+        if advanced {
+            self.updates.send_replace(stats.update_seq);
+        }
         Ok(results)
     }
 
