@@ -30,6 +30,12 @@ pub enum Error {
     /// 400 `query_parse_error` for a malformed query parameter.
     #[error("{0}")]
     QueryParseError(String),
+    /// 415 `bad_content_type` with a reason of its own.
+    #[error("{0}")]
+    UnsupportedContentEncoding(String),
+    /// 416 for a `Range` outside the attachment.
+    #[error("Requested range not satisfiable")]
+    RangeNotSatisfiable,
     /// 404 `not_found` with a reason such as `missing`, `deleted` or `Database does not exist.`.
     #[error("{0}")]
     NotFound(String),
@@ -48,12 +54,23 @@ pub enum Error {
     /// 412 `precondition_failed`.
     #[error("{0}")]
     PreconditionFailed(String),
+    /// 412 `missing_stub`: an attachment stub the previous revision lacks.
+    #[error("{0}")]
+    MissingStub(String),
     /// 413 `document_too_large`.
     #[error("{0}")]
     DocumentTooLarge(String),
     /// 413 `too_large`.
     #[error("the request entity is too large")]
     RequestTooLarge,
+    /// 501 `not_implemented`: a CouchDB feature Settee does not have
+    /// (JavaScript filter functions, for one).
+    #[error("{0}")]
+    NotImplemented(String),
+    /// A Mango (`_index`, `_find`, `_explain`) error with CouchDB's own
+    /// status and `error` string (`invalid_operator`, `no_usable_index`, …).
+    #[error("{reason}")]
+    Mango { status: u16, error: &'static str, reason: String },
     /// 500 from the storage engine: the disk, not the client.
     #[error("storage error: {0}")]
     Storage(#[from] sled::Error),
@@ -84,7 +101,10 @@ impl Error {
             Error::IllegalDatabaseName(_) => (StatusCode::BAD_REQUEST, "illegal_database_name"),
             Error::IllegalDocId(_) => (StatusCode::BAD_REQUEST, "illegal_docid"),
             Error::DocValidation(_) => (StatusCode::BAD_REQUEST, "doc_validation"),
-            Error::BadContentType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_content_type"),
+            Error::BadContentType | Error::UnsupportedContentEncoding(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_content_type")
+            }
+            Error::RangeNotSatisfiable => (StatusCode::RANGE_NOT_SATISFIABLE, "requested_range_not_satisfiable"),
             Error::QueryParseError(_) => (StatusCode::BAD_REQUEST, "query_parse_error"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
@@ -92,8 +112,13 @@ impl Error {
             Error::Conflict => (StatusCode::CONFLICT, "conflict"),
             Error::FileExists => (StatusCode::PRECONDITION_FAILED, "file_exists"),
             Error::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, "precondition_failed"),
+            Error::MissingStub(_) => (StatusCode::PRECONDITION_FAILED, "missing_stub"),
             Error::DocumentTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "document_too_large"),
             Error::RequestTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Error::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
+            Error::Mango { status, error, .. } => {
+                (StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST), error)
+            }
             Error::Storage(_) | Error::Corrupt(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_server_error"),
         }
     }

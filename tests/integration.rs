@@ -4,6 +4,7 @@
 mod common;
 
 mod all_docs;
+mod attachments;
 mod bulk;
 mod databases;
 mod documents;

@@ -9,6 +9,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::couch::attachment::{self, AttInput};
 use crate::couch::rev::{self, Rev};
 use crate::error::{Error, Result};
 
@@ -23,8 +24,8 @@ pub struct NewDoc {
     pub deleted: bool,
     /// The ordinary members, in the order the client sent them.
     pub body: Map<String, Value>,
-    /// `_attachments` as sent.
-    pub attachments: Option<Map<String, Value>>,
+    /// `_attachments` as sent, parsed; `None` when the member was absent.
+    pub attachments: Option<Vec<(String, AttInput)>>,
 }
 
 /// Special members CouchDB accepts and drops on write.
@@ -71,7 +72,7 @@ pub fn parse_doc(value: Value) -> Result<NewDoc> {
                 _ => return Err(Error::DocValidation("Bad special document member: _deleted".into())),
             },
             "_attachments" => match val {
-                Value::Object(atts) => doc.attachments = Some(atts),
+                Value::Object(atts) => doc.attachments = Some(attachment::parse_attachments(atts)?),
                 _ => return Err(Error::bad_request("Attachments must be a JSON object")),
             },
             k if IGNORED_SPECIAL.contains(&k) => {}

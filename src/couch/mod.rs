@@ -3,6 +3,7 @@
 //! Revisions and their ids ([`rev`], [`revid`]), revision trees
 //! ([`revtree`]), the edit rules ([`update`]), document parsing and
 //! rendering ([`doc`]), naming rules ([`names`]) and sequences ([`seq`]).
+pub mod attachment;
 pub mod doc;
 pub mod names;
 pub mod rev;

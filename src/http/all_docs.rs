@@ -102,6 +102,8 @@ impl Params {
                 revs_info: meta,
                 deleted_conflicts: meta,
                 local_seq: bool_param(m, "local_seq", false)?,
+                attachments: bool_param(m, "attachments", false)?,
+                att_encoding_info: bool_param(m, "att_encoding_info", false)?,
             },
             design_only: false,
         })
@@ -123,7 +125,16 @@ impl Params {
             }
         }
         for name in [
-            "inclusive_end", "descending", "include_docs", "update_seq", "conflicts", "revs", "meta", "local_seq",
+            "inclusive_end",
+            "descending",
+            "include_docs",
+            "update_seq",
+            "conflicts",
+            "revs",
+            "meta",
+            "local_seq",
+            "attachments",
+            "att_encoding_info",
         ] {
             if let Some(v) = q.get(name) {
                 m.insert(name.to_string(), Value::Bool(request::parse_bool(name, v)?));

@@ -73,7 +73,8 @@ pub async fn bulk_docs(
         };
         results.push((i, value));
     }
-    let outcomes = save(state, db, parsed, new_edits, false).await?;
+    let _gc = db.blob_guard().await;
+    let outcomes = save(state, db.clone(), parsed, new_edits, false).await?;
     let mut out: Vec<Value> = Vec::with_capacity(outcomes.len() + results.len());
     for (id, outcome) in ids.iter().zip(outcomes) {
         match outcome {

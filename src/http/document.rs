@@ -9,8 +9,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::request::{self, Query};
+use super::multipart::{self, RevPart};
+use super::response::ChunkWriter;
 use super::{blocking, response, server, AppState};
+use crate::couch::attachment::AttMeta;
 use crate::couch::doc::{self, DocView, NewDoc, RevStatus};
+use crate::couch::attachment;
 use crate::couch::names::{validate_doc_id, DocIdKind};
 use crate::couch::rev::Rev;
 use crate::couch::revtree::RevInfo;
@@ -37,6 +41,10 @@ pub struct ReadOpts {
     pub conflicts: bool,
     pub deleted_conflicts: bool,
     pub local_seq: bool,
+    /// Attachment data inline (or as multipart parts) instead of stubs.
+    pub attachments: bool,
+    /// `encoding` and `encoded_length` on compressed attachments.
+    pub att_encoding_info: bool,
 }
 
 impl ReadOpts {
@@ -48,6 +56,8 @@ impl ReadOpts {
             conflicts: q.bool("conflicts", false)? || meta,
             deleted_conflicts: q.bool("deleted_conflicts", false)? || meta,
             local_seq: q.bool("local_seq", false)?,
+            attachments: q.bool("attachments", false)?,
+            att_encoding_info: q.bool("att_encoding_info", false)?,
         })
     }
 }
@@ -55,9 +65,52 @@ impl ReadOpts {
 /// Renders one stored revision as CouchDB JSON; `None` when its body is
 /// no longer kept (compacted away, or known only from history).
 pub fn render(db: &Database, id: &str, record: &DocRecord, rev: &Rev, opts: ReadOpts) -> Result<Option<Value>> {
+    Ok(render_full(db, id, record, rev, opts, None, false)?.map(|r| r.doc))
+}
+
+/// A rendered revision, and the attachments whose bodies must follow it
+/// in a multipart response.
+pub struct Rendered {
+    pub doc: Value,
+    pub follows: Vec<(String, AttMeta)>,
+}
+
+/// [`render`] with `atts_since` (data only for attachments changed after
+/// the newest of those revisions this one descends from) and, for
+/// multipart responses, `follows` markers instead of inline data.
+pub fn render_full(
+    db: &Database,
+    id: &str,
+    record: &DocRecord,
+    rev: &Rev,
+    opts: ReadOpts,
+    atts_since: Option<&[Rev]>,
+    multipart: bool,
+) -> Result<Option<Rendered>> {
     let Some(info) = record.tree.get(rev) else { return Ok(None) };
-    let Some(body) = db.body(id, rev)? else { return Ok(None) };
+    let Some(mut body) = db.body(id, rev)? else { return Ok(None) };
     let history = || record.tree.history(rev).unwrap_or_default();
+    let stored = attachment::stored_atts(&body);
+    body.remove("_attachments");
+    let known_pos = atts_since.map_or(0, |since| {
+        let ancestors = history();
+        since.iter().filter(|r| ancestors.iter().any(|(a, _)| a == *r)).map(|r| r.pos).max().unwrap_or(0)
+    });
+    let mut atts = Map::new();
+    let mut follows = Vec::new();
+    for (name, meta) in stored {
+        let with_data = opts.attachments && meta.revpos > known_pos;
+        let entry = match (with_data, multipart) {
+            (false, _) => meta.stub_json(opts.att_encoding_info),
+            (true, true) => {
+                let entry = meta.follows_json(opts.att_encoding_info);
+                follows.push((name.clone(), meta));
+                entry
+            }
+            (true, false) => meta.data_json(&db.attachment_data(&meta)?, opts.att_encoding_info),
+        };
+        atts.insert(name, entry);
+    }
     let view = DocView {
         id: id.to_string(),
         rev: Some(rev.clone()),
@@ -68,9 +121,9 @@ pub fn render(db: &Database, id: &str, record: &DocRecord, rev: &Rev, opts: Read
         conflicts: opts.conflicts.then(|| record.tree.conflicts()),
         deleted_conflicts: opts.deleted_conflicts.then(|| record.tree.deleted_conflicts()),
         local_seq: opts.local_seq.then_some(record.seq),
-        attachments: None,
+        attachments: Some(atts),
     };
-    Ok(Some(view.into_json()))
+    Ok(Some(Rendered { doc: view.into_json(), follows }))
 }
 
 fn status(info: RevInfo) -> RevStatus {
@@ -82,6 +135,8 @@ fn status(info: RevInfo) -> RevStatus {
 }
 
 /// Writes documents and waits until they are durable (unless `batch`).
+/// Callers whose documents carry attachment bodies hold
+/// [`Database::blob_guard`] around this call.
 pub async fn save(
     state: &AppState,
     db: Arc<Database>,
@@ -89,7 +144,14 @@ pub async fn save(
     new_edits: bool,
     batch: bool,
 ) -> Result<Vec<Result<Edited>>> {
-    let results = blocking(move || db.write_docs(docs, new_edits)).await?;
+    let results = blocking(move || {
+        let mut docs = docs;
+        for doc in &mut docs {
+            super::attachment::store_inline(&db, doc)?;
+        }
+        db.write_docs(docs, new_edits)
+    })
+    .await?;
     let commit = state.store.commit();
     let ticket = commit.ticket();
     if !batch {
@@ -135,35 +197,99 @@ fn requested_rev(req: &HttpRequest, q: &Query) -> Result<Option<Rev>> {
 async fn get(req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpResponse> {
     let q = Query::from_request(req);
     let opts = ReadOpts::from_query(&q)?;
+    let latest = q.bool("latest", false)?;
+    let atts_since = parse_atts_since(&q)?;
     if let Some(open_revs) = q.get("open_revs") {
         let spec = open_revs.to_string();
-        let latest = q.bool("latest", false)?;
-        let json_only = request::accepts_json_only(req);
-        let parts = blocking(move || open_revs_parts(&db, &id, &spec, latest, opts)).await?;
-        return Ok(if json_only { response::ok(&parts) } else { multipart_mixed(&parts) });
+        if request::accepts_json_only(req) {
+            let parts = blocking(move || {
+                let parts = open_revs_parts(&db, &id, &spec, latest, opts, atts_since.as_deref(), false)?;
+                Ok(parts.into_iter().map(|p| match p {
+                    RevPart::Found(r) => json!({"ok": r.doc}),
+                    RevPart::Missing(rev) => json!({"missing": rev}),
+                }).collect::<Vec<Value>>())
+            })
+            .await?;
+            return Ok(response::ok(&parts));
+        }
+        // Resolve before streaming, so a bad request still gets its error status.
+        let reader = db.clone();
+        let doc_id = id.clone();
+        blocking(move || open_revs_list(&reader, &doc_id, &spec, latest)).await?;
+        let spec = open_revs.to_string();
+        let outer = multipart::boundary();
+        let ctype = format!("multipart/mixed; boundary=\"{outer}\"");
+        return Ok(response::stream_typed(StatusCode::OK, ctype, move |sender| {
+            let mut out = ChunkWriter::new(sender);
+            let parts = open_revs_parts(&db, &id, &spec, latest, opts, atts_since.as_deref(), true)?;
+            for (i, part) in parts.iter().enumerate() {
+                if !multipart::write_mixed_part(&mut out, &db, &outer, i == 0, part)? {
+                    return Ok(());
+                }
+            }
+            multipart::end_mixed(&mut out, &outer);
+            Ok(())
+        }));
     }
-    let rev = requested_rev(req, &Query::parse(&format!("rev={}", q.get("rev").unwrap_or(""))))
-        .ok()
-        .flatten()
-        .filter(|_| q.has("rev"));
-    if q.has("rev") && rev.is_none() {
-        return Err(Error::bad_request("Invalid rev format"));
-    }
-    let latest = q.bool("latest", false)?;
-    let doc = blocking(move || read_doc(&db, &id, rev, latest, opts)).await?;
-    let etag = format!("\"{}\"", doc.get("_rev").and_then(Value::as_str).unwrap_or(""));
+    let rev = match q.get("rev") {
+        Some(r) => Some(Rev::parse(r).map_err(|_| Error::bad_request("Invalid rev format"))?),
+        None => None,
+    };
+    let wants_multipart = opts.attachments
+        && request::header_str(req, header::ACCEPT).is_some_and(|a| a.contains("multipart/related"));
+    let reader = db.clone();
+    let rendered =
+        blocking(move || read_rendered(&reader, &id, rev, latest, opts, atts_since.as_deref(), wants_multipart))
+            .await?;
+    let etag = format!("\"{}\"", rendered.doc.get("_rev").and_then(Value::as_str).unwrap_or(""));
     if request::header_str(req, header::IF_NONE_MATCH) == Some(etag.as_str()) {
         return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
     }
-    let mut res = response::ok(&doc);
+    let mut res = if wants_multipart && !rendered.follows.is_empty() {
+        let boundary = multipart::boundary();
+        let ctype = format!("multipart/related; boundary=\"{boundary}\"");
+        response::stream_typed(StatusCode::OK, ctype, move |sender| {
+            let mut out = ChunkWriter::new(sender);
+            if multipart::write_related(&mut out, &db, &boundary, &rendered)? {
+                out.flush();
+            }
+            Ok(())
+        })
+    } else {
+        response::ok(&rendered.doc)
+    };
     if let Ok(value) = header::HeaderValue::from_str(&etag) {
         res.headers_mut().insert(header::ETAG, value);
     }
     Ok(res)
 }
 
+/// `atts_since=["rev", …]`.
+fn parse_atts_since(q: &Query) -> Result<Option<Vec<Rev>>> {
+    let Some(value) = q.json(&["atts_since"])? else { return Ok(None) };
+    let Value::Array(list) = value else {
+        return Err(Error::bad_request("atts_since value must be array of revs."));
+    };
+    list.iter()
+        .map(|v| v.as_str().and_then(|s| Rev::parse(s).ok()).ok_or_else(|| Error::bad_request("Invalid rev format")))
+        .collect::<Result<Vec<Rev>>>()
+        .map(Some)
+}
+
 /// Reads the winner, or a named revision, of a document.
 pub fn read_doc(db: &Database, id: &str, rev: Option<Rev>, latest: bool, opts: ReadOpts) -> Result<Value> {
+    read_rendered(db, id, rev, latest, opts, None, false).map(|r| r.doc)
+}
+
+fn read_rendered(
+    db: &Database,
+    id: &str,
+    rev: Option<Rev>,
+    latest: bool,
+    opts: ReadOpts,
+    atts_since: Option<&[Rev]>,
+    multipart: bool,
+) -> Result<Rendered> {
     let record = db.record(id)?.ok_or_else(|| Error::not_found("missing"))?;
     let rev = match rev {
         Some(rev) if latest => record
@@ -182,11 +308,11 @@ pub fn read_doc(db: &Database, id: &str, rev: Option<Rev>, latest: bool, opts: R
             winner
         }
     };
-    render(db, id, &record, &rev, opts)?.ok_or_else(|| Error::not_found("missing"))
+    render_full(db, id, &record, &rev, opts, atts_since, multipart)?.ok_or_else(|| Error::not_found("missing"))
 }
 
-/// `open_revs=all` or `open_revs=[…]`: one `{"ok": doc}` or `{"missing": rev}` each.
-fn open_revs_parts(db: &Database, id: &str, spec: &str, latest: bool, opts: ReadOpts) -> Result<Vec<Value>> {
+/// The revisions an `open_revs` parameter names: `all` leaves, or a JSON list.
+fn open_revs_list(db: &Database, id: &str, spec: &str, latest: bool) -> Result<(Option<DocRecord>, Vec<Rev>)> {
     let record = db.record(id)?;
     let revs: Vec<Rev> = if spec == "all" {
         let Some(record) = &record else { return Err(Error::not_found("missing")) };
@@ -198,43 +324,46 @@ fn open_revs_parts(db: &Database, id: &str, spec: &str, latest: bool, opts: Read
             .map(|v| v.as_str().and_then(|s| Rev::parse(s).ok()).ok_or_else(|| Error::bad_request("Invalid rev format")))
             .collect::<Result<_>>()?
     };
-    let mut out = Vec::with_capacity(revs.len());
+    let mut resolved = Vec::with_capacity(revs.len());
     for rev in revs {
-        let resolved = match (&record, latest) {
+        match (&record, latest) {
             (Some(rec), true) => {
                 let under: Vec<Rev> = rec.tree.leaves_under(&rev).into_iter().map(|(r, _)| r).collect();
-                if under.is_empty() { vec![rev.clone()] } else { under }
+                if under.is_empty() {
+                    resolved.push(rev);
+                } else {
+                    resolved.extend(under);
+                }
             }
-            _ => vec![rev.clone()],
-        };
-        for r in resolved {
-            let doc = match &record {
-                Some(rec) => render(db, id, rec, &r, ReadOpts { revs: true, ..opts })?,
-                None => None,
-            };
-            out.push(match doc {
-                Some(doc) => json!({"ok": doc}),
-                None => json!({"missing": r.to_string()}),
-            });
+            _ => resolved.push(rev),
         }
     }
-    Ok(out)
+    Ok((record, resolved))
 }
 
-/// The multipart/mixed form of an `open_revs` answer, one JSON part per revision.
-fn multipart_mixed(parts: &[Value]) -> HttpResponse {
-    let boundary = server::new_uuid();
-    let mut body = String::new();
-    for part in parts {
-        let doc = part.get("ok").unwrap_or(part);
-        body.push_str(&format!("--{boundary}\r\nContent-Type: application/json\r\n\r\n"));
-        body.push_str(&doc.to_string());
-        body.push_str("\r\n");
+/// `open_revs`: each revision rendered (with `_revisions`), or missing.
+fn open_revs_parts(
+    db: &Database,
+    id: &str,
+    spec: &str,
+    latest: bool,
+    opts: ReadOpts,
+    atts_since: Option<&[Rev]>,
+    multipart: bool,
+) -> Result<Vec<RevPart>> {
+    let (record, revs) = open_revs_list(db, id, spec, latest)?;
+    let mut out = Vec::with_capacity(revs.len());
+    for r in revs {
+        let rendered = match &record {
+            Some(rec) => render_full(db, id, rec, &r, ReadOpts { revs: true, ..opts }, atts_since, multipart)?,
+            None => None,
+        };
+        out.push(match rendered {
+            Some(rendered) => RevPart::Found(rendered),
+            None => RevPart::Missing(r.to_string()),
+        });
     }
-    body.push_str(&format!("--{boundary}--"));
-    HttpResponse::Ok()
-        .content_type(format!("multipart/mixed; boundary=\"{boundary}\""))
-        .body(body)
+    Ok(out)
 }
 
 fn location(req: &HttpRequest, db: &Database, id: &str) -> String {
@@ -247,7 +376,7 @@ fn location(req: &HttpRequest, db: &Database, id: &str) -> String {
 }
 
 /// 201 (or 202 for `batch=ok`) with `{"ok","id","rev"}`, ETag and Location.
-fn created(req: &HttpRequest, db: &Database, id: &str, edited: &Edited, batch: bool) -> HttpResponse {
+pub fn created(req: &HttpRequest, db: &Database, id: &str, edited: &Edited, batch: bool) -> HttpResponse {
     if batch {
         return response::json(StatusCode::ACCEPTED, &json!({"ok": true, "id": id}));
     }
@@ -271,9 +400,14 @@ async fn put(
     id: String,
 ) -> Result<HttpResponse> {
     let q = Query::from_request(req);
-    let raw = request::read_body(payload, state.config.max_http_request_size).await?;
-    check_size(state, &id, raw.len())?;
-    let mut doc = doc::parse_doc(request::parse_json(&raw)?)?;
+    let _gc = db.blob_guard().await;
+    let mut doc = if super::attachment::is_multipart(req) {
+        super::attachment::read_multipart_doc(state, req, payload, &db, &id).await?
+    } else {
+        let raw = request::read_body(payload, state.config.max_http_request_size).await?;
+        check_size(state, &id, raw.len())?;
+        doc::parse_doc(request::parse_json(&raw)?)?
+    };
     let url_rev = requested_rev(req, &q)?;
     match (&url_rev, doc.revs.first()) {
         (Some(u), Some(b)) if u != b => {
@@ -302,6 +436,7 @@ pub async fn post_to_db(
     let q = Query::from_request(req);
     let raw = request::read_body(payload, state.config.max_http_request_size).await?;
     let mut doc = doc::parse_doc(request::parse_json(&raw)?)?;
+    let _gc = db.blob_guard().await;
     let id = doc.id.clone().unwrap_or_else(server::new_uuid);
     check_size(state, &id, raw.len())?;
     if validate_doc_id(&id)? == DocIdKind::Local {

@@ -6,10 +6,12 @@
 //! route does not take.
 
 mod all_docs;
+mod attachment;
 mod bulk;
 mod database;
 mod document;
 mod local;
+mod multipart;
 pub mod request;
 pub mod response;
 pub mod router;
@@ -99,9 +101,9 @@ async fn dispatch(req: HttpRequest, payload: web::Payload, state: web::Data<AppS
             let db = st.db(&name)?;
             local::handle(st, &req, payload, db, id).await
         }
-        Route::Attachment(name, _, _) => {
-            st.db(&name)?;
-            Err(Error::not_found("Document is missing attachment"))
+        Route::Attachment(name, id, att) => {
+            let db = st.db(&name)?;
+            attachment::handle(st, &req, payload, db, id, att).await
         }
     }
 }

@@ -36,6 +36,14 @@ pub fn stream_from_blocking<F>(status: StatusCode, producer: F) -> HttpResponse
 where
     F: FnOnce(&ChunkSender) -> Result<()> + Send + 'static,
 {
+    stream_typed(status, "application/json".to_string(), producer)
+}
+
+/// [`stream_from_blocking`] with another content type (multipart bodies).
+pub fn stream_typed<F>(status: StatusCode, content_type: String, producer: F) -> HttpResponse
+where
+    F: FnOnce(&ChunkSender) -> Result<()> + Send + 'static,
+{
     let (tx, rx) = mpsc::channel::<Result<Bytes, Error>>(8);
     let sender = ChunkSender { tx };
     tokio::task::spawn_blocking(move || {
@@ -48,7 +56,7 @@ where
     let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
     HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, "must-revalidate"))
-        .content_type("application/json")
+        .content_type(content_type)
         .streaming(stream)
 }
 

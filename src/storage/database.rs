@@ -9,13 +9,18 @@
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::blobs::{self, BlobReader, BlobWriter};
+use super::seq_counts::SeqCounts;
 use super::{decode, encode, keys, DbMeta};
+use crate::couch::attachment::{self, AttInput, AttMeta};
 use crate::couch::doc::NewDoc;
+use crate::couch::revid::AttDigest;
 use crate::couch::rev::Rev;
 use crate::couch::revtree::RevTree;
 use crate::couch::update::{self, Edited};
@@ -79,6 +84,13 @@ pub struct Database {
     /// Publishes the update sequence after every write; `_changes` feeds
     /// wait on it instead of polling (one cheap receiver per listener).
     updates: tokio::sync::watch::Sender<u64>,
+    /// Writes that store attachment bodies hold this shared while their
+    /// bodies are unreferenced (between upload and document write);
+    /// compaction's attachment sweep holds it exclusively.
+    blob_gc: Arc<tokio::sync::RwLock<()>>,
+    /// By-sequence entries per block of sequences, for `_changes`'
+    /// `pending`; built on first use (see [`SeqCounts`]).
+    seq_counts: Mutex<Option<SeqCounts>>,
 }
 
 impl Database {
@@ -96,6 +108,8 @@ impl Database {
             stats: Mutex::new(stats),
             deleted: AtomicBool::new(false),
             updates,
+            blob_gc: Arc::default(),
+            seq_counts: Mutex::new(None),
         })
     }
 
@@ -218,14 +232,38 @@ impl Database {
                 touched.push(id.clone());
             }
             let Some((_, working)) = records.get_mut(&id) else { continue };
+            let mut atts = match self.resolve_attachments(&id, &doc, new_edits) {
+                Ok(atts) => atts,
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            };
             let outcome = if new_edits {
-                update::interactive(&mut working.tree, &doc, &[], revs_limit)
+                let digests: Vec<AttDigest> = atts
+                    .iter()
+                    .filter_map(|(name, meta)| {
+                        meta.md5().map(|md5| AttDigest {
+                            name: name.clone(),
+                            content_type: meta.content_type.clone(),
+                            md5,
+                        })
+                    })
+                    .collect();
+                update::interactive(&mut working.tree, &doc, &digests, revs_limit)
             } else {
                 update::replicated(&mut working.tree, &doc, revs_limit)
             };
             if let Ok(edited) = &outcome {
                 if edited.store_body {
-                    let body = serde_json::to_vec(&doc.body).map_err(|e| Error::Corrupt(e.to_string()))?;
+                    let mut body = doc.body.clone();
+                    if !atts.is_empty() {
+                        for (_, meta) in atts.iter_mut().filter(|(_, m)| m.revpos == 0) {
+                            meta.revpos = edited.rev.pos;
+                        }
+                        body.insert("_attachments".into(), attachment::stored_json(&atts));
+                    }
+                    let body = serde_json::to_vec(&body).map_err(|e| Error::Corrupt(e.to_string()))?;
                     stats.active += body.len() as u64;
                     stats.external += body.len() as u64;
                     batch.insert(keys::body_key(self.id, &id, &edited.rev), body);
@@ -233,6 +271,7 @@ impl Database {
             }
             results.push(outcome);
         }
+        let mut moved = Vec::new();
         for id in touched {
             let Some((original, mut working)) = records.remove(&id) else { continue };
             if original.as_ref().map(|r| &r.tree) == Some(&working.tree) || working.tree.is_empty() {
@@ -253,6 +292,7 @@ impl Database {
             }
             stats.update_seq += 1;
             working.seq = stats.update_seq;
+            moved.push((original.as_ref().map(|o| o.seq), working.seq));
             let record = encode(&working)?;
             stats.active += record.len() as u64;
             batch.insert(keys::seq_key(self.id, working.seq), id.as_bytes());
@@ -262,10 +302,79 @@ impl Database {
         self.tree.apply_batch(batch)?;
         let advanced = stats.update_seq != stats_guard.update_seq;
         *stats_guard = stats;
+        self.count_moves(&moved);
         if advanced {
             self.updates.send_replace(stats.update_seq);
         }
         Ok(results)
+    }
+
+    /// The attachments a new revision will carry: bodies already stored
+    /// by the caller, plus stubs resolved against the revision being
+    /// edited (or, for replicated edits, its nearest stored ancestor).
+    fn resolve_attachments(&self, id: &str, doc: &NewDoc, new_edits: bool) -> Result<Vec<(String, AttMeta)>> {
+        let Some(inputs) = &doc.attachments else { return Ok(Vec::new()) };
+        let mut previous: Option<Vec<(String, AttMeta)>> = None;
+        let mut out = Vec::with_capacity(inputs.len());
+        for (name, input) in inputs {
+            match input {
+                AttInput::Stored(meta) => out.push((name.clone(), meta.clone())),
+                AttInput::Stub { .. } => {
+                    if previous.is_none() {
+                        previous = Some(self.previous_attachments(id, doc, new_edits)?);
+                    }
+                    let found = previous.iter().flatten().find(|(n, _)| n == name);
+                    match found {
+                        Some((_, meta)) => out.push((name.clone(), meta.clone())),
+                        None => {
+                            return Err(Error::MissingStub(format!(
+                                "Invalid attachment stub in {id} for {name}"
+                            )))
+                        }
+                    }
+                }
+                AttInput::Inline { .. } | AttInput::Follows { .. } => {
+                    return Err(Error::Corrupt(format!("attachment {name} was not stored before the write")));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn previous_attachments(&self, id: &str, doc: &NewDoc, new_edits: bool) -> Result<Vec<(String, AttMeta)>> {
+        let candidates = if new_edits { doc.revs.get(..1) } else { doc.revs.get(1..) };
+        for rev in candidates.unwrap_or_default() {
+            if let Some(body) = self.body(id, rev)? {
+                return Ok(attachment::stored_atts(&body));
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    /// Held from the first attachment body a request stores until its
+    /// document write is done, so compaction never reclaims those bodies.
+    pub async fn blob_guard(&self) -> tokio::sync::OwnedRwLockReadGuard<()> {
+        Arc::clone(&self.blob_gc).read_owned().await
+    }
+
+    /// Starts streaming a new attachment body into storage.
+    pub fn blob_writer(&self, encoding: blobs::Encoding) -> Result<BlobWriter> {
+        BlobWriter::new(self.tree.clone(), self.id, encoding)
+    }
+
+    /// Opens a stored attachment body; `decode` un-gzips compressed ones.
+    pub fn blob_reader(&self, meta: &AttMeta, decode: bool) -> Result<Option<BlobReader>> {
+        let Some(md5) = meta.md5() else { return Ok(None) };
+        let Some(entry) = blobs::entry(&self.tree, self.id, &md5)? else { return Ok(None) };
+        Ok(Some(BlobReader::new(&self.tree, self.id, &entry, decode)))
+    }
+
+    /// An attachment's identity bytes, whole (for inline base64 output).
+    pub fn attachment_data(&self, meta: &AttMeta) -> Result<Vec<u8>> {
+        match self.blob_reader(meta, true)? {
+            Some(reader) => reader.read_all(),
+            None => Err(Error::Corrupt(format!("attachment body {} is missing", meta.digest))),
+        }
     }
 
     /// Document records with ids in the given range, in id order (or reversed).
@@ -299,6 +408,76 @@ impl Database {
             (Some(it), true) => Box::new(it.rev()),
         };
         boxed.map(decode_item)
+    }
+
+    /// `(seq, doc id)` pairs up to and including `upto`, newest first
+    /// (`_changes?descending=true`).
+    pub fn changes_down_from(&self, upto: u64) -> impl Iterator<Item = Result<(u64, String)>> + Send + 'static {
+        let start = keys::seq_key(self.id, 0);
+        let end = keys::seq_key(self.id, upto);
+        self.tree.range(start..=end).rev().map(|item| {
+            let (k, v) = item?;
+            let seq = keys::seq_of(&k).ok_or_else(|| Error::Corrupt("seq key".into()))?;
+            Ok((seq, String::from_utf8_lossy(&v).into_owned()))
+        })
+    }
+
+    /// How many documents changed after `seq` (`_changes`' `pending`), or
+    /// before it when `before` is set (descending feeds).
+    pub fn pending(&self, seq: u64, before: bool) -> Result<u64> {
+        let whole = {
+            let mut counts = self.seq_counts.lock().unwrap_or_else(|p| p.into_inner());
+            if counts.is_none() {
+                drop(counts);
+                self.build_seq_counts()?;
+                counts = self.seq_counts.lock().unwrap_or_else(|p| p.into_inner());
+            }
+            let counts = counts.get_or_insert_with(SeqCounts::default);
+            if before { counts.before_block_of(seq) } else { counts.after_block_of(seq) }
+        };
+        let (lo, hi) = if before {
+            (SeqCounts::block_start(seq), seq.saturating_sub(1))
+        } else {
+            (seq.saturating_add(1), SeqCounts::block_end(seq))
+        };
+        let mut partial = 0;
+        if lo <= hi && !(before && seq == 0) {
+            for key in self.tree.range(keys::seq_key(self.id, lo)..=keys::seq_key(self.id, hi)).keys() {
+                key?;
+                partial += 1;
+            }
+        }
+        Ok(whole + partial)
+    }
+
+    /// Counts the by-sequence index once, with writers held off so no
+    /// write is counted twice or missed.
+    fn build_seq_counts(&self) -> Result<()> {
+        let _writer = self.lock_stats()?;
+        let mut slot = self.seq_counts.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_some() {
+            return Ok(());
+        }
+        let mut counts = SeqCounts::default();
+        for item in self.changes_since(0) {
+            counts.add(item?.0);
+        }
+        *slot = Some(counts);
+        Ok(())
+    }
+
+    /// Keeps [`SeqCounts`] in step with a write: each document left its
+    /// old sequence (if any) for a new one. Called under the writer lock.
+    fn count_moves(&self, moved: &[(Option<u64>, u64)]) {
+        let mut slot = self.seq_counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(counts) = slot.as_mut() {
+            for &(old, new) in moved {
+                if let Some(old) = old {
+                    counts.remove(old);
+                }
+                counts.add(new);
+            }
+        }
     }
 
     /// `(seq, doc id)` pairs after `since`, in sequence order.
@@ -410,8 +589,43 @@ impl Database {
             self.tree.apply_batch(batch)?;
             *stats_guard = stats;
             if seen < 500 {
-                return Ok(reclaimed);
+                return Ok(reclaimed + self.sweep_blobs()?);
             }
         }
+    }
+
+    /// Deletes attachment bodies no stored revision refers to any more,
+    /// and chunks of uploads that never completed.
+    fn sweep_blobs(&self) -> Result<u64> {
+        let _exclusive = self.blob_gc.blocking_write();
+        let mut referenced: HashSet<[u8; 16]> = HashSet::new();
+        for item in self.tree.scan_prefix(keys::body_table_prefix(self.id)) {
+            let (_, raw) = item?;
+            let Ok(body) = serde_json::from_slice::<Map<String, Value>>(&raw) else { continue };
+            referenced.extend(attachment::stored_atts(&body).iter().filter_map(|(_, m)| m.md5()));
+        }
+        let mut reclaimed = 0u64;
+        let mut live_blobs: HashSet<u64> = HashSet::new();
+        let blob_prefix = keys::blob_prefix(self.id);
+        for item in self.tree.scan_prefix(&blob_prefix) {
+            let (key, raw) = item?;
+            let entry: blobs::BlobEntry = decode(&raw)?;
+            let md5: Option<[u8; 16]> = key.get(blob_prefix.len()..).and_then(|b| b.try_into().ok());
+            if md5.is_some_and(|m| referenced.contains(&m)) {
+                live_blobs.insert(entry.blob);
+            } else {
+                self.tree.remove(&key)?;
+            }
+        }
+        let mut batch = sled::Batch::default();
+        for item in self.tree.scan_prefix(keys::chunks_prefix(self.id)) {
+            let (key, raw) = item?;
+            if keys::blob_of_chunk(&key).is_some_and(|b| !live_blobs.contains(&b)) {
+                reclaimed += raw.len() as u64;
+                batch.remove(key);
+            }
+        }
+        self.tree.apply_batch(batch)?;
+        Ok(reclaimed)
     }
 }

@@ -10,6 +10,8 @@
 //! D <db id:8> s <seq:8>                        -> doc id        (by-sequence index)
 //! D <db id:8> l <local id>                     -> local doc JSON
 //! D <db id:8> m                                -> DbStats
+//! D <db id:8> a <md5:16>                       -> BlobEntry     (attachment body by digest)
+//! D <db id:8> c <blob id:8> <chunk:4>          -> 64 KiB of attachment body
 //! ```
 //! Integers are big-endian so keys sort numerically; doc ids are raw UTF-8,
 //! so `d` keys sort in code-point order, which is `_all_docs` order.
@@ -24,6 +26,8 @@ const BODY: u8 = b'b';
 const SEQ: u8 = b's';
 const LOCAL: u8 = b'l';
 const STATS: u8 = b'm';
+const BLOB: u8 = b'a';
+const CHUNK: u8 = b'c';
 
 pub fn catalog_key(name: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + name.len());
@@ -69,6 +73,11 @@ pub fn doc_id_of(key: &[u8]) -> Option<&str> {
     key.get(10..).and_then(|b| std::str::from_utf8(b).ok())
 }
 
+/// Prefix of every stored revision body of a database.
+pub fn body_table_prefix(db: u64) -> Vec<u8> {
+    table_prefix(db, BODY)
+}
+
 pub fn body_prefix(db: u64, id: &str) -> Vec<u8> {
     let mut k = table_prefix(db, BODY);
     k.extend_from_slice(&(id.len() as u32).to_be_bytes());
@@ -111,6 +120,38 @@ pub fn local_key(db: u64, id: &str) -> Vec<u8> {
 
 pub fn stats_key(db: u64) -> Vec<u8> {
     table_prefix(db, STATS)
+}
+
+pub fn blob_prefix(db: u64) -> Vec<u8> {
+    table_prefix(db, BLOB)
+}
+
+pub fn blob_key(db: u64, md5: &[u8; 16]) -> Vec<u8> {
+    let mut k = blob_prefix(db);
+    k.extend_from_slice(md5);
+    k
+}
+
+pub fn chunks_prefix(db: u64) -> Vec<u8> {
+    table_prefix(db, CHUNK)
+}
+
+pub fn chunk_prefix(db: u64, blob: u64) -> Vec<u8> {
+    let mut k = chunks_prefix(db);
+    k.extend_from_slice(&blob.to_be_bytes());
+    k
+}
+
+pub fn chunk_key(db: u64, blob: u64, chunk: u32) -> Vec<u8> {
+    let mut k = chunk_prefix(db, blob);
+    k.extend_from_slice(&chunk.to_be_bytes());
+    k
+}
+
+/// The blob id of a `c` key.
+pub fn blob_of_chunk(key: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = key.get(10..18)?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
 }
 
 /// The smallest key greater than every key that starts with `prefix`.

@@ -5,9 +5,11 @@
 //! narrow API in CouchDB terms (records, bodies, sequences, local docs).
 //! The key layout is in [`keys`]; `design/storage.md` explains it.
 
+pub mod blobs;
 pub mod commit;
 mod database;
 pub mod keys;
+mod seq_counts;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,6 +36,9 @@ pub struct DbMeta {
 /// The `_security` of a new database: CouchDB 3's `default_security = admin_only`.
 pub const DEFAULT_SECURITY: &str = r#"{"members":{"roles":["_admin"]},"admins":{"roles":["_admin"]}}"#;
 
+/// sled's page cache: small, so a server's memory stays small.
+const SLED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Default `_revs_limit`.
 pub const DEFAULT_REVS_LIMIT: u64 = 1000;
 
@@ -53,7 +58,8 @@ impl Store {
             sled::Config::new().temporary(true)
         } else {
             sled::Config::new().path(dir).mode(sled::Mode::HighThroughput)
-        };
+        }
+        .cache_capacity(SLED_CACHE_BYTES);
         let tree = config.open()?;
         let commit = if in_memory {
             GroupCommit::disabled()

@@ -1,0 +1,418 @@
+//! Attachments over HTTP: the standalone API (`GET/HEAD/PUT/DELETE
+//! /{db}/{doc}/{name}`), storing inline (base64) and multipart/related
+//! uploads before the document write, and streaming bodies out.
+
+use std::sync::Arc;
+
+use actix_web::body::SizedStream;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::{json, Map, Value};
+use tokio::sync::mpsc;
+
+use super::document::{created, save};
+use super::request::{self, Query};
+use super::{blocking, AppState};
+use crate::couch::attachment::{self, AttInput, AttMeta};
+use crate::couch::doc::{self, NewDoc};
+use crate::couch::names::validate_doc_id;
+use crate::couch::rev::Rev;
+use crate::error::{Error, Result};
+use crate::storage::blobs::Encoding;
+use crate::storage::{Database, DocRecord};
+
+/// How to store a body of this type sent in this encoding.
+fn storage_encoding(content_type: &str, gzipped: bool) -> Encoding {
+    if gzipped {
+        Encoding::Gzipped
+    } else if attachment::is_compressible(content_type) {
+        Encoding::Compress
+    } else {
+        Encoding::Identity
+    }
+}
+
+/// Writes the bodies of inline (`data`) attachments and replaces them by
+/// their stored metadata, ready for `Database::write_docs`.
+pub fn store_inline(db: &Database, doc: &mut NewDoc) -> Result<()> {
+    let Some(atts) = doc.attachments.as_mut() else { return Ok(()) };
+    for (_, input) in atts.iter_mut() {
+        if let AttInput::Inline { content_type, data, revpos } = input {
+            let mut writer = db.blob_writer(storage_encoding(content_type, false))?;
+            writer.write(data)?;
+            let (mut meta, _) = writer.finish(content_type)?;
+            meta.revpos = revpos.unwrap_or(0);
+            *input = AttInput::Stored(meta);
+        }
+    }
+    Ok(())
+}
+
+/// Whether a request body is `multipart/related`.
+pub fn is_multipart(req: &HttpRequest) -> bool {
+    request::header_str(req, header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("multipart/related"))
+}
+
+/// Reads a multipart/related document upload: the JSON document first,
+/// then one part per `follows` attachment, in the order the JSON lists
+/// them. Attachment parts stream into storage.
+pub async fn read_multipart_doc(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    db: &Arc<Database>,
+    id: &str,
+) -> Result<NewDoc> {
+    let ctype = request::header_str(req, header::CONTENT_TYPE).unwrap_or_default();
+    let boundary = ctype
+        .parse::<mime::Mime>()
+        .ok()
+        .and_then(|m| m.get_param(mime::BOUNDARY).map(|b| b.as_str().to_string()))
+        .ok_or_else(|| Error::bad_request("Invalid multipart/related Content-Type: no boundary"))?;
+    // actix's payload is not Send; the parser wants a Send stream, so the
+    // payload is pumped through a small channel by a local task.
+    let (tx, rx) = mpsc::channel::<std::result::Result<Bytes, std::io::Error>>(4);
+    actix_web::rt::spawn(async move {
+        let mut payload = payload;
+        while let Some(chunk) = payload.next().await {
+            let item = chunk.map_err(|e| std::io::Error::other(e.to_string()));
+            if tx.send(item).await.is_err() {
+                break;
+            }
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let mut parts = multer::Multipart::new(stream, boundary);
+    let bad = |_| Error::bad_request("Malformed multipart body");
+    let mut first = parts.next_field().await.map_err(bad)?.ok_or_else(|| Error::bad_request("Empty multipart body"))?;
+    let mut json = Vec::new();
+    while let Some(chunk) = first.chunk().await.map_err(bad)? {
+        json.extend_from_slice(&chunk);
+        super::document::check_size(state, id, json.len())?;
+    }
+    drop(first);
+    let mut doc = doc::parse_doc(request::parse_json(&json)?)?;
+    let Some(atts) = doc.attachments.as_mut() else { return Ok(doc) };
+    for (name, input) in atts.iter_mut() {
+        let AttInput::Follows { content_type, length, encoding, revpos, .. } = input else { continue };
+        let mut field = parts
+            .next_field()
+            .await
+            .map_err(bad)?
+            .ok_or_else(|| Error::bad_request(format!("Missing multipart part for attachment {name}")))?;
+        let gzipped = encoding.as_deref() == Some("gzip");
+        let mut writer = db.blob_writer(storage_encoding(content_type, gzipped))?;
+        let mut failed = None;
+        loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) => {
+                    if let Err(e) = writer.write(&chunk) {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    failed = Some(Error::bad_request("Malformed multipart body"));
+                    break;
+                }
+            }
+        }
+        let received = writer.received();
+        let expected = if gzipped { None } else { *length };
+        if failed.is_none() && expected.is_some_and(|l| l != received) {
+            failed = Some(Error::bad_request(format!(
+                "Attachment {name} length mismatch: expected {} bytes, got {received}",
+                expected.unwrap_or(0)
+            )));
+        }
+        if let Some(e) = failed {
+            writer.discard()?;
+            return Err(e);
+        }
+        let (mut meta, _) = writer.finish(content_type)?;
+        if gzipped {
+            meta.length = length.unwrap_or(meta.length);
+        }
+        meta.revpos = revpos.unwrap_or(0);
+        *input = AttInput::Stored(meta);
+    }
+    Ok(doc)
+}
+
+/// The rev named by `?rev=` or `If-Match`.
+fn rev_param(req: &HttpRequest, q: &Query) -> Result<Option<Rev>> {
+    let text = q
+        .get("rev")
+        .map(str::to_string)
+        .or_else(|| request::header_str(req, header::IF_MATCH).map(|s| s.trim_matches('"').to_string()));
+    text.map(|t| Rev::parse(&t).map_err(|_| Error::bad_request("Invalid rev format"))).transpose()
+}
+
+pub async fn handle(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    db: Arc<Database>,
+    id: String,
+    name: String,
+) -> Result<HttpResponse> {
+    validate_doc_id(&id)?;
+    match req.method().as_str() {
+        "GET" | "HEAD" => get(req, db, id, name).await,
+        "PUT" => put(state, req, payload, db, id, name).await,
+        _ => delete(state, req, db, id, name).await,
+    }
+}
+
+/// Reads the revision a request names (or the winner) and its attachments.
+fn open_revision(db: &Database, id: &str, rev: Option<&Rev>) -> Result<(DocRecord, Rev, Map<String, Value>)> {
+    let record = db.record(id)?.ok_or_else(|| Error::not_found("missing"))?;
+    let rev = match rev {
+        Some(r) => r.clone(),
+        None => {
+            let (winner, info) = record.tree.winner().ok_or_else(|| Error::not_found("missing"))?;
+            if info.deleted {
+                return Err(Error::not_found("deleted"));
+            }
+            winner
+        }
+    };
+    let body = db.body(id, &rev)?.ok_or_else(|| Error::not_found("missing"))?;
+    Ok((record, rev, body))
+}
+
+fn missing_attachment() -> Error {
+    Error::not_found("Document is missing attachment")
+}
+
+async fn get(req: &HttpRequest, db: Arc<Database>, id: String, name: String) -> Result<HttpResponse> {
+    let q = Query::from_request(req);
+    let rev = q.get("rev").map(|r| Rev::parse(r).map_err(|_| Error::bad_request("Invalid rev format"))).transpose()?;
+    let reader_db = db.clone();
+    let meta = blocking(move || {
+        let (_, _, body) = open_revision(&reader_db, &id, rev.as_ref())?;
+        attachment::stored_atts(&body)
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, m)| m)
+            .ok_or_else(missing_attachment)
+    })
+    .await?;
+    let md5 = meta.md5().ok_or_else(|| Error::Corrupt("attachment digest".into()))?;
+    let etag = format!("\"{}\"", B64.encode(md5));
+    if request::header_str(req, header::IF_NONE_MATCH) == Some(etag.as_str()) {
+        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
+    }
+    let send_gzip = meta.is_gzip() && accepts_gzip(req);
+    let total = if send_gzip { meta.encoded_length.unwrap_or(meta.length) } else { meta.length };
+    let mut builder = HttpResponse::Ok();
+    builder
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, "must-revalidate"))
+        .insert_header((header::CONTENT_TYPE, meta.content_type.clone()))
+        .insert_header((header::ACCEPT_RANGES, if meta.is_gzip() { "none" } else { "bytes" }));
+    if send_gzip {
+        builder.insert_header((header::CONTENT_ENCODING, "gzip"));
+    }
+    let range = match (meta.is_gzip(), request::header_str(req, header::RANGE)) {
+        (false, Some(r)) => parse_range(r, total)?,
+        _ => None,
+    };
+    let (from, to) = match range {
+        Some((from, to)) => {
+            builder.status(StatusCode::PARTIAL_CONTENT);
+            builder.insert_header((header::CONTENT_RANGE, format!("bytes {from}-{to}/{total}")));
+            (from, to + 1)
+        }
+        None => (0, total),
+    };
+    if req.method() == "HEAD" {
+        let nothing = futures::stream::empty::<Result<Bytes, Error>>();
+        return Ok(builder.body(SizedStream::new(to - from, nothing)));
+    }
+    let reader = db.blob_reader(&meta, !send_gzip)?.ok_or_else(|| Error::Corrupt("attachment body missing".into()))?;
+    let (tx, rx) = mpsc::channel::<Result<Bytes, Error>>(4);
+    tokio::task::spawn_blocking(move || send_range(reader, from, to, &tx));
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Ok(builder.body(SizedStream::new(to - from, stream)))
+}
+
+/// Streams bytes `from..to` of a body to the channel.
+fn send_range(
+    mut reader: crate::storage::blobs::BlobReader,
+    from: u64,
+    to: u64,
+    tx: &mpsc::Sender<Result<Bytes, Error>>,
+) {
+    let mut pos = 0u64;
+    loop {
+        let chunk = match reader.next_chunk() {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        };
+        let (start, end) = (pos, pos + chunk.len() as u64);
+        pos = end;
+        if end <= from {
+            continue;
+        }
+        if start >= to {
+            return;
+        }
+        let lo = from.saturating_sub(start) as usize;
+        let hi = (to.min(end) - start) as usize;
+        if tx.blocking_send(Ok(Bytes::copy_from_slice(&chunk[lo..hi]))).is_err() {
+            return;
+        }
+    }
+}
+
+fn accepts_gzip(req: &HttpRequest) -> bool {
+    request::header_str(req, header::ACCEPT_ENCODING).is_some_and(|v| {
+        v.split(',').any(|part| {
+            let mut it = part.split(';');
+            let coding = it.next().unwrap_or("").trim();
+            let q_zero = it.any(|p| p.trim().replace(' ', "") == "q=0");
+            coding.eq_ignore_ascii_case("gzip") && !q_zero
+        })
+    })
+}
+
+/// One `bytes=a-b` range (also `a-` and `-n`); `None` to send everything.
+fn parse_range(header: &str, total: u64) -> Result<Option<(u64, u64)>> {
+    let Some(spec) = header.trim().strip_prefix("bytes=") else { return Ok(None) };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((a, b)) = spec.split_once('-') else { return Ok(None) };
+    let (a, b) = (a.trim(), b.trim());
+    let range = match (a.parse::<u64>().ok(), b.parse::<u64>().ok()) {
+        (Some(from), Some(to)) if from <= to => (from, to.min(total.saturating_sub(1))),
+        (Some(from), None) if b.is_empty() => (from, total.saturating_sub(1)),
+        (None, Some(n)) if a.is_empty() && n > 0 => (total.saturating_sub(n), total.saturating_sub(1)),
+        _ => return Ok(None),
+    };
+    if range.0 >= total {
+        return Err(Error::RangeNotSatisfiable);
+    }
+    Ok(Some(range))
+}
+
+/// A new revision of `base` with `name` replaced (or removed).
+fn edited_doc(id: &str, base: Option<(Rev, Map<String, Value>)>, name: &str, new: Option<AttMeta>) -> Result<NewDoc> {
+    let (revs, mut body) = match base {
+        Some((rev, body)) => (vec![rev], body),
+        None => (Vec::new(), Map::new()),
+    };
+    let current = attachment::stored_atts(&body);
+    body.remove("_attachments");
+    if new.is_none() && !current.iter().any(|(n, _)| n == name) {
+        return Err(missing_attachment());
+    }
+    let mut atts: Vec<(String, AttInput)> =
+        current.into_iter().filter(|(n, _)| n != name).map(|(n, m)| (n, AttInput::Stored(m))).collect();
+    if let Some(meta) = new {
+        atts.push((name.to_string(), AttInput::Stored(meta)));
+    }
+    Ok(NewDoc { id: Some(id.to_string()), revs, deleted: false, body, attachments: Some(atts) })
+}
+
+/// The revision a standalone attachment write builds on.
+fn base_revision(db: &Database, id: &str, rev: Option<&Rev>) -> Result<Option<(Rev, Map<String, Value>)>> {
+    match rev {
+        None => Ok(None),
+        Some(rev) => {
+            let record = db.record(id)?.ok_or(Error::Conflict)?;
+            if !record.tree.is_leaf(rev) {
+                return Err(Error::Conflict);
+            }
+            let body = db.body(id, rev)?.ok_or(Error::Conflict)?;
+            Ok(Some((rev.clone(), body)))
+        }
+    }
+}
+
+async fn put(
+    state: &AppState,
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    db: Arc<Database>,
+    id: String,
+    name: String,
+) -> Result<HttpResponse> {
+    attachment::validate_name(&name)?;
+    let q = Query::from_request(req);
+    let rev = rev_param(req, &q)?;
+    let content_type = request::header_str(req, header::CONTENT_TYPE).unwrap_or("application/octet-stream").to_string();
+    let gzipped = match request::header_str(req, header::CONTENT_ENCODING).map(|s| s.trim().to_ascii_lowercase()) {
+        None => false,
+        Some(e) if e == "identity" => false,
+        Some(e) if e == "gzip" => true,
+        Some(_) => return Err(Error::UnsupportedContentEncoding("Only gzip and identity content-encodings are supported".into())),
+    };
+    let _gc = db.blob_guard().await;
+    let mut writer = db.blob_writer(storage_encoding(&content_type, gzipped))?;
+    let limit = state.config.max_http_request_size;
+    while let Some(chunk) = payload.next().await {
+        let step = match chunk {
+            Ok(c) if writer.received() + c.len() as u64 > limit => Err(Error::RequestTooLarge),
+            Ok(c) => writer.write(&c),
+            Err(_) => Err(Error::bad_request("Invalid request body")),
+        };
+        if let Err(e) = step {
+            writer.discard()?;
+            return Err(e);
+        }
+    }
+    let (meta, _) = writer.finish(&content_type)?;
+    let reader = db.clone();
+    let doc_id = id.clone();
+    let doc = blocking(move || {
+        let base = base_revision(&reader, &doc_id, rev.as_ref())?;
+        edited_doc(&doc_id, base, &name, Some(meta))
+    })
+    .await?;
+    let edited = save(state, db.clone(), vec![doc], true, false).await?.into_iter().next().ok_or(Error::Conflict)??;
+    Ok(created(req, &db, &id, &edited, false))
+}
+
+async fn delete(state: &AppState, req: &HttpRequest, db: Arc<Database>, id: String, name: String) -> Result<HttpResponse> {
+    let q = Query::from_request(req);
+    let Some(rev) = rev_param(req, &q)? else {
+        return Err(Error::Conflict);
+    };
+    let reader = db.clone();
+    let doc_id = id.clone();
+    let doc = blocking(move || {
+        let base = base_revision(&reader, &doc_id, Some(&rev))?;
+        edited_doc(&doc_id, base, &name, None)
+    })
+    .await?;
+    let edited = save(state, db, vec![doc], true, false).await?.into_iter().next().ok_or(Error::Conflict)??;
+    Ok(super::response::ok(&json!({"ok": true, "id": id, "rev": edited.rev.to_string()})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100).ok().flatten(), Some((0, 9)));
+        assert_eq!(parse_range("bytes=90-", 100).ok().flatten(), Some((90, 99)));
+        assert_eq!(parse_range("bytes=-10", 100).ok().flatten(), Some((90, 99)));
+        assert_eq!(parse_range("bytes=50-500", 100).ok().flatten(), Some((50, 99)));
+        assert!(parse_range("bytes=100-200", 100).is_err());
+        assert_eq!(parse_range("bytes=0-1,5-6", 100).ok().flatten(), None);
+        assert_eq!(parse_range("items=0-1", 100).ok().flatten(), None);
+    }
+}
