@@ -4,6 +4,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
+COPY tests ./tests
 RUN cargo build --release --locked --bin settee
 
 FROM debian:bookworm-slim

@@ -28,7 +28,10 @@ fn inline_attachments_stubs_and_data() {
         "hello.txt": {"content_type": "text/plain", "data": b64(b"hello world")},
         "bin": {"content_type": "application/octet-stream", "data": b64(&[0, 1, 2, 255])}
     }});
-    let rev1 = put(&format!("/{db}/d"), &doc).body["rev"].as_str().unwrap().to_string();
+    let rev1 = put(&format!("/{db}/d"), &doc).body["rev"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let got = get(&format!("/{db}/d")).body;
     let stub = &got["_attachments"]["bin"];
     assert_eq!(stub["stub"], true);
@@ -39,31 +42,47 @@ fn inline_attachments_stubs_and_data() {
     assert_eq!(stub["digest"], "md5-BBbauBmIczOvgx+MdlrCrg==");
     let full = get(&format!("/{db}/d?attachments=true")).body;
     assert_eq!(full["_attachments"]["bin"]["data"], b64(&[0, 1, 2, 255]));
-    assert_eq!(full["_attachments"]["hello.txt"]["data"], b64(b"hello world"));
+    assert_eq!(
+        full["_attachments"]["hello.txt"]["data"],
+        b64(b"hello world")
+    );
     let enc = get(&format!("/{db}/d?att_encoding_info=true")).body;
     assert_eq!(enc["_attachments"]["hello.txt"]["encoding"], "gzip");
     assert!(enc["_attachments"]["bin"].get("encoding").is_none());
 
     // an update with a stub keeps the attachment; one without drops it
     let upd = json!({"_rev": rev1, "a": 2, "_attachments": {"bin": {"stub": true}}});
-    let rev2 = put(&format!("/{db}/d"), &upd).body["rev"].as_str().unwrap().to_string();
+    let rev2 = put(&format!("/{db}/d"), &upd).body["rev"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let got = get(&format!("/{db}/d")).body;
     assert_eq!(got["_attachments"].as_object().unwrap().len(), 1);
     assert_eq!(got["_attachments"]["bin"]["revpos"], 1);
-    let since = get(&format!("/{db}/d?attachments=true&atts_since=%5B%22{rev1}%22%5D")).body;
+    let since = get(&format!(
+        "/{db}/d?attachments=true&atts_since=%5B%22{rev1}%22%5D"
+    ))
+    .body;
     assert_eq!(since["_attachments"]["bin"]["stub"], true);
-    let rev3 = put(&format!("/{db}/d"), &json!({"_rev": rev2, "a": 3})).body["rev"].as_str().unwrap().to_string();
+    let rev3 = put(&format!("/{db}/d"), &json!({"_rev": rev2, "a": 3})).body["rev"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(get(&format!("/{db}/d")).body.get("_attachments").is_none());
-    put(&format!("/{db}/d"), &json!({"_rev": rev3, "_attachments": {"nope": {"stub": true}}})).assert_error(
+    put(
+        &format!("/{db}/d"),
+        &json!({"_rev": rev3, "_attachments": {"nope": {"stub": true}}}),
+    )
+    .assert_error(
         412,
         "missing_stub",
         Some("Invalid attachment stub in d for nope"),
     );
-    put(&format!("/{db}/e"), &json!({"_attachments": {"x": {"data": "%%%"}}})).assert_error(
-        400,
-        "bad_request",
-        Some("Invalid attachment data for x"),
-    );
+    put(
+        &format!("/{db}/e"),
+        &json!({"_attachments": {"x": {"data": "%%%"}}}),
+    )
+    .assert_error(400, "bad_request", Some("Invalid attachment data for x"));
 }
 
 #[test]
@@ -79,7 +98,10 @@ fn standalone_put_get_delete() {
     assert_eq!(r.status().as_u16(), 201);
     let rev: Value = r.json().unwrap();
     let rev = rev["rev"].as_str().unwrap().to_string();
-    let (status, headers, body) = get_bytes(&format!("/{db}/doc/dir%2Ffile%20name.bin"), &[("Accept", "application/json")]);
+    let (status, headers, body) = get_bytes(
+        &format!("/{db}/doc/dir%2Ffile%20name.bin"),
+        &[("Accept", "application/json")],
+    );
     assert_eq!(status, 200);
     assert_eq!(body, data);
     assert_eq!(headers["content-type"], "image/png");
@@ -88,14 +110,25 @@ fn standalone_put_get_delete() {
     // same name via an unencoded slash
     let (_, _, again) = get_bytes(&format!("/{db}/doc/dir/file%20name.bin"), &[]);
     assert_eq!(again, data);
-    let (status, headers, part) = get_bytes(&format!("/{db}/doc/dir%2Ffile%20name.bin"), &[("Range", "bytes=1000-1999")]);
+    let (status, headers, part) = get_bytes(
+        &format!("/{db}/doc/dir%2Ffile%20name.bin"),
+        &[("Range", "bytes=1000-1999")],
+    );
     assert_eq!(status, 206);
     assert_eq!(headers["content-range"], "bytes 1000-1999/200000");
     assert_eq!(part, data[1000..2000].to_vec());
-    let head = req(Method::HEAD, &format!("/{db}/doc/dir%2Ffile%20name.bin"), None);
+    let head = req(
+        Method::HEAD,
+        &format!("/{db}/doc/dir%2Ffile%20name.bin"),
+        None,
+    );
     assert_eq!(head.status, 200);
     assert_eq!(head.header("content-length"), Some("200000"));
-    get(&format!("/{db}/doc/missing")).assert_error(404, "not_found", Some("Document is missing attachment"));
+    get(&format!("/{db}/doc/missing")).assert_error(
+        404,
+        "not_found",
+        Some("Document is missing attachment"),
+    );
     let d = delete(&format!("/{db}/doc/dir%2Ffile%20name.bin?rev={rev}"));
     assert_eq!(d.status, 200, "{}", d.text);
     get(&format!("/{db}/doc/dir%2Ffile%20name.bin")).assert_error(404, "not_found", None);
@@ -103,7 +136,12 @@ fn standalone_put_get_delete() {
     let (status, _, old) = get_bytes(&format!("/{db}/doc/dir%2Ffile%20name.bin?rev={rev}"), &[]);
     assert_eq!((status, old.len()), (200, 200_000));
     // PUT with a stale rev conflicts
-    let r = raw(Method::PUT, &format!("/{db}/doc/x?rev={rev}"), "text/plain", "x");
+    let r = raw(
+        Method::PUT,
+        &format!("/{db}/doc/x?rev={rev}"),
+        "text/plain",
+        "x",
+    );
     r.assert_error(409, "conflict", None);
 }
 
@@ -113,7 +151,10 @@ fn gzip_stored_text_is_served_both_ways() {
     let text = "settee ".repeat(10_000);
     let r = raw(Method::PUT, &format!("/{db}/d/t.txt"), "text/plain", &text);
     assert_eq!(r.status, 201);
-    let (_, headers, body) = get_bytes(&format!("/{db}/d/t.txt"), &[("Accept-Encoding", "identity")]);
+    let (_, headers, body) = get_bytes(
+        &format!("/{db}/d/t.txt"),
+        &[("Accept-Encoding", "identity")],
+    );
     assert!(headers.get("content-encoding").is_none());
     assert_eq!(body, text.as_bytes());
     let raw_client = reqwest::blocking::Client::builder().build().unwrap();
@@ -124,7 +165,11 @@ fn gzip_stored_text_is_served_both_ways() {
         .unwrap();
     assert_eq!(r.headers()["content-encoding"], "gzip");
     let gz = r.bytes().unwrap();
-    assert!(gz.len() < text.len() / 10, "stored compressed: {} bytes", gz.len());
+    assert!(
+        gz.len() < text.len() / 10,
+        "stored compressed: {} bytes",
+        gz.len()
+    );
     let info = get(&format!("/{db}/d?att_encoding_info=true")).body;
     assert_eq!(info["_attachments"]["t.txt"]["encoded_length"], gz.len());
     assert_eq!(info["_attachments"]["t.txt"]["length"], text.len());
@@ -152,7 +197,12 @@ fn put_multipart(path: &str, body: Vec<u8>) -> Reply {
         .unwrap();
     let status = r.status().as_u16();
     let text = r.text().unwrap();
-    Reply { status, headers: Default::default(), body: serde_json::from_str(&text).unwrap_or(Value::Null), text }
+    Reply {
+        status,
+        headers: Default::default(),
+        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    }
 }
 
 #[test]
@@ -162,7 +212,10 @@ fn multipart_put_and_reads() {
         "u1db_conflicts": {"follows": true, "content_type": "application/octet-stream", "length": 2},
         "u1db_content": {"follows": true, "content_type": "application/octet-stream", "length": 7}
     }});
-    let r = put_multipart(&format!("/{db}/d"), soledad_multipart(&doc, &[b"[]", b"{\"k\":1}"]));
+    let r = put_multipart(
+        &format!("/{db}/d"),
+        soledad_multipart(&doc, &[b"[]", b"{\"k\":1}"]),
+    );
     assert_eq!(r.status, 201, "{}", r.text);
     let rev = r.body["rev"].as_str().unwrap().to_string();
     let (_, _, content) = get_bytes(&format!("/{db}/d/u1db_content"), &[]);
@@ -170,11 +223,20 @@ fn multipart_put_and_reads() {
     let full = get(&format!("/{db}/d?attachments=true")).body;
     assert_eq!(full["_attachments"]["u1db_conflicts"]["data"], b64(b"[]"));
     // multipart/related read
-    let (status, headers, body) = get_bytes(&format!("/{db}/d?attachments=true"), &[("Accept", "multipart/related")]);
+    let (status, headers, body) = get_bytes(
+        &format!("/{db}/d?attachments=true"),
+        &[("Accept", "multipart/related")],
+    );
     assert_eq!(status, 200);
-    assert!(headers["content-type"].to_str().unwrap().starts_with("multipart/related"));
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("multipart/related"));
     let text = String::from_utf8_lossy(&body);
-    assert!(text.contains("\"follows\":true") && text.contains("{\"k\":1}"), "{text}");
+    assert!(
+        text.contains("\"follows\":true") && text.contains("{\"k\":1}"),
+        "{text}"
+    );
     // a length that does not match is refused, nothing is written
     let bad = json!({"_id": "d", "_rev": rev, "_attachments": {
         "u1db_content": {"follows": true, "content_type": "application/octet-stream", "length": 99}
@@ -188,16 +250,28 @@ fn multipart_put_and_reads() {
     let repl = json!({"_id": "r", "_rev": "2-bbb", "_revisions": {"start": 2, "ids": ["bbb", "aaa"]}, "_attachments": {
         "a.bin": {"follows": true, "content_type": "application/octet-stream", "length": 3, "revpos": 2}
     }});
-    let r = put_multipart(&format!("/{db}/r?new_edits=false"), soledad_multipart(&repl, &[b"xyz"]));
+    let r = put_multipart(
+        &format!("/{db}/r?new_edits=false"),
+        soledad_multipart(&repl, &[b"xyz"]),
+    );
     assert_eq!(r.status, 201, "{}", r.text);
     let (_, _, a) = get_bytes(&format!("/{db}/r/a.bin"), &[]);
     assert_eq!(a, b"xyz");
     // open_revs multipart/mixed carries nested multipart/related parts
-    let (status, headers, body) = get_bytes(&format!("/{db}/r?open_revs=all&attachments=true&revs=true"), &[]);
+    let (status, headers, body) = get_bytes(
+        &format!("/{db}/r?open_revs=all&attachments=true&revs=true"),
+        &[],
+    );
     assert_eq!(status, 200);
-    assert!(headers["content-type"].to_str().unwrap().starts_with("multipart/mixed"));
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("multipart/mixed"));
     let text = String::from_utf8_lossy(&body);
-    assert!(text.contains("multipart/related") && text.contains("xyz"), "{text}");
+    assert!(
+        text.contains("multipart/related") && text.contains("xyz"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -210,18 +284,36 @@ fn bulk_docs_and_bulk_get_with_attachments() {
     assert_eq!(post(&format!("/{db}/_bulk_docs"), &docs).status, 201);
     let a = get(&format!("/{db}/a")).body;
     let b = get(&format!("/{db}/b")).body;
-    assert_eq!(a["_attachments"]["f"]["digest"], b["_attachments"]["f"]["digest"]);
-    let r = post(&format!("/{db}/_bulk_get?attachments=true"), &json!({"docs": [{"id": "a"}]}));
-    assert_eq!(r.body["results"][0]["docs"][0]["ok"]["_attachments"]["f"]["data"], b64(b"one"));
-    let r = get(&format!("/{db}/_all_docs?include_docs=true&attachments=true"));
-    assert_eq!(r.body["rows"][0]["doc"]["_attachments"]["f"]["data"], b64(b"one"));
+    assert_eq!(
+        a["_attachments"]["f"]["digest"],
+        b["_attachments"]["f"]["digest"]
+    );
+    let r = post(
+        &format!("/{db}/_bulk_get?attachments=true"),
+        &json!({"docs": [{"id": "a"}]}),
+    );
+    assert_eq!(
+        r.body["results"][0]["docs"][0]["ok"]["_attachments"]["f"]["data"],
+        b64(b"one")
+    );
+    let r = get(&format!(
+        "/{db}/_all_docs?include_docs=true&attachments=true"
+    ));
+    assert_eq!(
+        r.body["rows"][0]["doc"]["_attachments"]["f"]["data"],
+        b64(b"one")
+    );
 }
 
 #[test]
 fn compaction_reclaims_unreferenced_bodies() {
     let db = new_db("attcompact");
     let big: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
-    let r = client().put(format!("{}/{db}/d/big", url())).body(big.clone()).send().unwrap();
+    let r = client()
+        .put(format!("{}/{db}/d/big", url()))
+        .body(big.clone())
+        .send()
+        .unwrap();
     let rev: Value = r.json().unwrap();
     let rev = rev["rev"].as_str().unwrap().to_string();
     let r = delete(&format!("/{db}/d/big?rev={rev}"));
@@ -237,5 +329,8 @@ fn compaction_reclaims_unreferenced_bodies() {
         }
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
-    assert!(gone, "old revision's attachment still readable after compaction");
+    assert!(
+        gone,
+        "old revision's attachment still readable after compaction"
+    );
 }

@@ -15,13 +15,23 @@ fn put_get_update_delete() {
     let rev1 = r.body["rev"].as_str().unwrap().to_string();
     assert!(rev1.starts_with("1-") && rev1.len() == 34, "{rev1}");
     assert_eq!(r.header("etag"), Some(format!("\"{rev1}\"").as_str()));
-    assert!(r.header("location").unwrap().ends_with(&format!("/{db}/doc1")));
+    assert!(r
+        .header("location")
+        .unwrap()
+        .ends_with(&format!("/{db}/doc1")));
 
     let g = get(&format!("/{db}/doc1"));
-    assert_eq!(g.body, json!({"_id": "doc1", "_rev": rev1, "a": 1, "b": [1, 2]}));
+    assert_eq!(
+        g.body,
+        json!({"_id": "doc1", "_rev": rev1, "a": 1, "b": [1, 2]})
+    );
     assert_eq!(g.header("etag"), Some(format!("\"{rev1}\"").as_str()));
 
-    put(&format!("/{db}/doc1"), &json!({"a": 2})).assert_error(409, "conflict", Some("Document update conflict."));
+    put(&format!("/{db}/doc1"), &json!({"a": 2})).assert_error(
+        409,
+        "conflict",
+        Some("Document update conflict."),
+    );
     let r = put(&format!("/{db}/doc1"), &json!({"_rev": rev1, "a": 2}));
     let rev2 = r.body["rev"].as_str().unwrap().to_string();
     assert!(rev2.starts_with("2-"));
@@ -43,7 +53,10 @@ fn same_content_same_rev_and_couchdb_rev_for_empty_doc() {
     let ra = create(&a, "x", &json!({"k": "v", "n": 1.5}));
     let rb = create(&b, "x", &json!({"k": "v", "n": 1.5}));
     assert_eq!(ra, rb);
-    assert_eq!(create(&a, "empty", &json!({})), "1-967a00dff5e02add41819138abb3284d");
+    assert_eq!(
+        create(&a, "empty", &json!({})),
+        "1-967a00dff5e02add41819138abb3284d"
+    );
 }
 
 #[test]
@@ -56,7 +69,11 @@ fn post_creates_with_server_id() {
     assert_eq!(get(&format!("/{db}/{id}")).body["x"], 1);
     let r = post(&format!("/{db}"), &json!({"_id": "given"}));
     assert_eq!(r.body["id"], "given");
-    raw(Method::POST, &format!("/{db}"), "text/plain", "{}").assert_error(415, "bad_content_type", None);
+    raw(Method::POST, &format!("/{db}"), "text/plain", "{}").assert_error(
+        415,
+        "bad_content_type",
+        None,
+    );
     let r = post(&format!("/{db}?batch=ok"), &json!({"_id": "batched"}));
     assert_eq!(r.status, 202);
     assert_eq!(r.body, json!({"ok": true, "id": "batched"}));
@@ -65,9 +82,18 @@ fn post_creates_with_server_id() {
 #[test]
 fn bad_input_gets_couchdb_errors() {
     let db = new_db("bad");
-    raw(Method::PUT, &format!("/{db}/x"), "application/json", "{not json")
-        .assert_error(400, "bad_request", Some("invalid UTF-8 JSON"));
-    put(&format!("/{db}/x"), &json!([1, 2])).assert_error(400, "bad_request", Some("Document must be a JSON object"));
+    raw(
+        Method::PUT,
+        &format!("/{db}/x"),
+        "application/json",
+        "{not json",
+    )
+    .assert_error(400, "bad_request", Some("invalid UTF-8 JSON"));
+    put(&format!("/{db}/x"), &json!([1, 2])).assert_error(
+        400,
+        "bad_request",
+        Some("Document must be a JSON object"),
+    );
     put(&format!("/{db}/_foo"), &json!({})).assert_error(
         400,
         "illegal_docid",
@@ -78,10 +104,18 @@ fn bad_input_gets_couchdb_errors() {
         "doc_validation",
         Some("Bad special document member: _foo"),
     );
-    put(&format!("/{db}/x"), &json!({"_rev": "bogus"})).assert_error(400, "bad_request", Some("Invalid rev format"));
+    put(&format!("/{db}/x"), &json!({"_rev": "bogus"})).assert_error(
+        400,
+        "bad_request",
+        Some("Invalid rev format"),
+    );
     get(&format!("/{db}/x?rev=bogus")).assert_error(400, "bad_request", Some("Invalid rev format"));
     get(&format!("/{db}/x?revs=maybe")).assert_error(400, "query_parse_error", None);
-    put("/nodb-at-all/x", &json!({})).assert_error(404, "not_found", Some("Database does not exist."));
+    put("/nodb-at-all/x", &json!({})).assert_error(
+        404,
+        "not_found",
+        Some("Database does not exist."),
+    );
     let big = json!({"big": "x".repeat(8_000_001)});
     put(&format!("/{db}/big"), &big).assert_error(413, "document_too_large", None);
     assert_eq!(get(&format!("/{db}")).body["doc_count"], 0);
@@ -93,7 +127,10 @@ fn design_docs_and_encoded_ids() {
     let r = put(&format!("/{db}/_design/app"), &json!({"language": "query"}));
     assert_eq!(r.status, 201);
     assert_eq!(r.body["id"], "_design/app");
-    assert_eq!(get(&format!("/{db}/_design%2Fapp")).body["language"], "query");
+    assert_eq!(
+        get(&format!("/{db}/_design%2Fapp")).body["language"],
+        "query"
+    );
     create(&db, "a%2Fb", &json!({"slash": true}));
     assert_eq!(get(&format!("/{db}/a%2Fb")).body["_id"], "a/b");
 }
@@ -132,26 +169,54 @@ fn copy_document() {
     let db = new_db("copy");
     create(&db, "src", &json!({"v": 1}));
     let r = client()
-        .request(Method::from_bytes(b"COPY").unwrap(), format!("{}/{db}/src", url()))
+        .request(
+            Method::from_bytes(b"COPY").unwrap(),
+            format!("{}/{db}/src", url()),
+        )
         .header("Destination", "dst")
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 201);
     assert_eq!(get(&format!("/{db}/dst")).body["v"], 1);
+    // attachments come along; an existing destination needs its rev
+    let rev = get(&format!("/{db}/src")).body["_rev"].as_str().unwrap().to_string();
+    raw(Method::PUT, &format!("/{db}/src/a.txt?rev={rev}"), "text/plain", "hi");
+    let copy = |dest: &str| {
+        client()
+            .request(Method::from_bytes(b"COPY").unwrap(), format!("{}/{db}/src", url()))
+            .header("Destination", dest)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(copy("dst"), 409);
+    let dst_rev = get(&format!("/{db}/dst")).body["_rev"].as_str().unwrap().to_string();
+    assert_eq!(copy(&format!("dst?rev={dst_rev}")), 201);
+    let dst = get(&format!("/{db}/dst")).body;
+    assert_eq!(dst["_attachments"]["a.txt"]["length"], 2);
+    let body = client().get(format!("{}/{db}/dst/a.txt", url())).send().unwrap().text().unwrap();
+    assert_eq!(body, "hi");
 }
 
 #[test]
 fn read_options() {
     let db = new_db("opts");
     let rev1 = create(&db, "d", &json!({"v": 1}));
-    let rev2 = put(&format!("/{db}/d"), &json!({"_rev": rev1, "v": 2})).body["rev"].as_str().unwrap().to_string();
+    let rev2 = put(&format!("/{db}/d"), &json!({"_rev": rev1, "v": 2})).body["rev"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = get(&format!("/{db}/d?revs=true&local_seq=true")).body;
     assert_eq!(r["_revisions"]["start"], 2);
     assert_eq!(r["_revisions"]["ids"][0], rev2[2..]);
     assert_eq!(r["_revisions"]["ids"][1], rev1[2..]);
     assert_eq!(r["_local_seq"], 2);
     let r = get(&format!("/{db}/d?revs_info=true")).body;
-    assert_eq!(r["_revs_info"], json!([{"rev": rev2, "status": "available"}, {"rev": rev1, "status": "available"}]));
+    assert_eq!(
+        r["_revs_info"],
+        json!([{"rev": rev2, "status": "available"}, {"rev": rev1, "status": "available"}])
+    );
     let r = get(&format!("/{db}/d?rev={rev1}&latest=true")).body;
     assert_eq!(r["_rev"], rev2.as_str());
     let meta = get(&format!("/{db}/d?meta=true")).body;
@@ -170,12 +235,23 @@ fn open_revs_json_and_multipart() {
     let body: serde_json::Value = r.json().unwrap();
     assert_eq!(body[0]["ok"]["_rev"], rev1.as_str());
     assert!(body[0]["ok"]["_revisions"].is_object());
-    let q = format!("/{db}/d?open_revs=%5B%22{rev1}%22%2C%221-0123456789abcdef0123456789abcdef%22%5D");
-    let r = client().get(format!("{}{q}", url())).header("Accept", "application/json").send().unwrap();
+    let q =
+        format!("/{db}/d?open_revs=%5B%22{rev1}%22%2C%221-0123456789abcdef0123456789abcdef%22%5D");
+    let r = client()
+        .get(format!("{}{q}", url()))
+        .header("Accept", "application/json")
+        .send()
+        .unwrap();
     let body: serde_json::Value = r.json().unwrap();
     assert_eq!(body[0]["ok"]["_id"], "d");
-    assert_eq!(body[1], json!({"missing": "1-0123456789abcdef0123456789abcdef"}));
-    let r = client().get(format!("{}/{db}/d?open_revs=all", url())).send().unwrap();
+    assert_eq!(
+        body[1],
+        json!({"missing": "1-0123456789abcdef0123456789abcdef"})
+    );
+    let r = client()
+        .get(format!("{}/{db}/d?open_revs=all", url()))
+        .send()
+        .unwrap();
     let ctype = r.headers()["content-type"].to_str().unwrap().to_string();
     assert!(ctype.starts_with("multipart/mixed"), "{ctype}");
     let text = r.text().unwrap();

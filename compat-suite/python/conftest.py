@@ -267,22 +267,3 @@ def raw(couch_url):
             conn.close()
 
     return request
-
-
-
-# ---------------------------------------------------------------------------
-# Scenarios waiting for server features.
-# ---------------------------------------------------------------------------
-
-def pytest_collection_modifyitems(config, items):
-    """`attachments` scenarios run against a real CouchDB (SETTEE_URL) or
-    when SETTEE_ATTACHMENTS=1 says the server under test has attachments."""
-    if os.environ.get('SETTEE_ATTACHMENTS') == '1' or \
-            os.environ.get('SETTEE_URL'):
-        return
-    skip = pytest.mark.skip(
-        reason='needs attachments (set SETTEE_ATTACHMENTS=1 once Settee has '
-               'them)')
-    for item in items:
-        if 'attachments' in item.keywords:
-            item.add_marker(skip)

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""A faithful port of LEAP soledad's CouchDB backend, minus attachments.
+"""A faithful port of LEAP soledad's CouchDB backend.
 
 Source: soledad ``src/leap/soledad/common/couch/__init__.py`` (the seed in
 shared/seeds/soledad-couch-backend.py.txt).  Every call this module makes on
@@ -13,20 +13,18 @@ What changed, and why:
   ``InvalidGeneration``, ``RevisionConflict``, ``InvalidURLError`` and a
   minimal ``ServerDocument`` stand in for them; ``open_database`` returns the
   ``CouchDatabase`` itself instead of wrapping it in a ``SoledadBackend``.
-* The parts that need multipart attachments are dropped: the non-batch branch
-  of ``save_document`` (a ``multipart/related`` PUT built with soledad's
-  ``MultipartWriter``) raises ``AttachmentsNotPorted``.  The attachment
-  reading code in ``get_docs`` / ``__parse_doc_from_couch`` and the batch
-  branch of ``save_document`` are kept verbatim: with tombstones (documents
-  without content) they send no attachment at all (``_attachments: {}``).
-  When the server grows attachments, port the multipart branch here and add
-  the scenarios to test_soledad_backend.py (marker ``attachments``).
+  soledad's ``MultipartWriter`` (``leap.soledad.common.couch.support``) is
+  reimplemented byte for byte in soledad_support.py.
 * Python 3 (soledad ran on Python 2; the requests on the wire are unchanged):
   ``__perform_batch`` passes ``list(batch_docs.values())`` because
   ``couchdb.client.Database.update`` indexes its argument and a Python 3
-  ``dict.values()`` view cannot be indexed; ``save_document``'s batch branch
-  wraps ``map`` in ``list`` (for ``json.dumps``), compares the attachment name
-  with ``==`` instead of ``is`` and base64-encodes bytes.
+  ``dict.values()`` view cannot be indexed; ``save_document`` wraps ``map``
+  in ``list`` (for ``json.dumps``), compares the attachment name with ``==``
+  instead of ``is``, base64-encodes bytes in the batch branch and uses
+  ``io.StringIO`` (what ``six.StringIO`` is on Python 3) in the multipart
+  branch.  The ``length`` soledad announces for each ``follows`` attachment
+  is ``len()`` of a ``str``; that is the byte length because the u1db JSON
+  is ``json.dumps`` output, which is ASCII.
 """
 
 import binascii
@@ -35,6 +33,7 @@ import json
 import re
 import uuid
 from contextlib import contextmanager
+from io import StringIO
 from urllib.parse import urljoin
 
 from couchdb.client import Database, Server
@@ -45,6 +44,8 @@ from couchdb.http import (
     Session,
 )
 from couchdb.http import urljoin as couch_urljoin
+
+from soledad_support import MultipartWriter
 
 
 # --------------------------------------------------------------------------
@@ -65,10 +66,6 @@ class RevisionConflict(Exception):
 
 class InvalidURLError(Exception):
     """leap.soledad.common.errors.InvalidURLError"""
-
-
-class AttachmentsNotPorted(NotImplementedError):
-    """Raised by the code paths that need multipart attachments."""
 
 
 class ServerDocument(object):
@@ -513,11 +510,14 @@ class CouchDatabase(object):
         """
         Put the document in the Couch backend database.
 
-        Only the batch branch is ported: outside a batch soledad PUTs a
-        multipart/related body (AttachmentsNotPorted).  In a batch, a
-        tombstone becomes a couch doc with ``_attachments: {}``, which needs
-        no attachment support; a doc with content gets inline base64
-        attachments (the ``attachments`` scenarios).
+        Note that C{old_doc} must have been fetched with the parameter
+        C{check_for_conflicts} equal to True, so we can properly update the
+        new document using the conflict information from the old one.
+
+        Outside a batch the document goes out as one multipart/related PUT
+        (the JSON first, then the u1db_conflicts and u1db_content parts);
+        in a batch it is queued with inline base64 attachments for
+        _bulk_docs.
         """
         attachments = {}  # we save content and conflicts as attachments
         parts = []  # and we put it using couch's multipart PUT
@@ -554,11 +554,33 @@ class CouchDatabase(object):
             couch_doc['_rev'] = old_doc.couch_rev
         # prepare the multipart PUT
         if not self.batching:
-            # soledad: MultipartWriter envelope + resource.put_json(doc_id,
-            # body=..., headers=envelope.headers), RevisionConflict on 409,
-            # then self._allocate_new_generation(doc.doc_id, transaction_id)
-            raise AttachmentsNotPorted(
-                'save_document outside a batch is a multipart/related PUT')
+            buf = StringIO()
+            envelope = MultipartWriter(buf)
+            # the order in which attachments are described inside the
+            # serialization of the couch document must match the order in
+            # which they are actually written in the multipart structure.
+            # Because of that, we use `sorted_keys=True` in the json
+            # serialization (so "u1db_conflicts" comes before
+            # "u1db_content" on the couch document attachments
+            # description), and also reverse the order of the parts before
+            # writing them, so the "conflict" part is written before the
+            # "content" part.
+            envelope.add(
+                'application/json',
+                json.dumps(couch_doc, sort_keys=True))
+            parts.reverse()
+            for part in parts:
+                envelope.add('application/octet-stream', part)
+            envelope.close()
+            # try to save and fail if there's a revision conflict
+            try:
+                resource = self._new_resource()
+                resource.put_json(
+                    doc.doc_id, body=str(buf.getvalue()),
+                    headers=envelope.headers)
+            except ResourceConflict:
+                raise RevisionConflict()
+            self._allocate_new_generation(doc.doc_id, transaction_id)
         else:
             for name, attachment in attachments.items():
                 del attachment['follows']

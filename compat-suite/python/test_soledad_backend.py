@@ -17,10 +17,14 @@ chttpd.erl error_info/1, fabric_view_all_docs.erl, couch_mrview_http.erl,
 couch_db_updater.erl), so the suite also passes against a real CouchDB with
 SETTEE_URL=http://admin:pass@127.0.0.1:5984.
 
-Scenarios that need attachments carry the ``attachments`` marker and are
-skipped until the server has them (SETTEE_ATTACHMENTS=1 turns them on).
+Scenarios that read or write attachments (u1db_content / u1db_conflicts)
+carry the ``attachments`` marker (``-m attachments`` selects them); the
+attachment API itself, driven directly, is in test_attachments.py.
 """
 
+import base64
+import hashlib
+import io
 import re
 import threading
 import uuid
@@ -29,6 +33,7 @@ from urllib.parse import urljoin
 import pytest
 
 import couchdb
+from couchdb import http as couch_http
 from couchdb.http import (
     PreconditionFailed,
     ResourceConflict,
@@ -46,6 +51,7 @@ from soledad_backend import (
     _get_gen_doc_id,
     list_users_dbs,
 )
+from soledad_support import MultipartWriter
 
 REV_RE = re.compile(r'^(\d+)-[0-9a-f]{32}$')
 UUID_RE = re.compile(r'^[0-9a-f]{32}$')
@@ -953,8 +959,314 @@ def test_get_doc_conflicts_without_conflicts_attachment(couch_db, db):
 
 
 # ===========================================================================
-# Attachment scenarios: added when the server supports attachments.
+# Attachment scenarios: save_document outside a batch (soledad's
+# multipart/related PUT, built by its MultipartWriter) and in a batch (inline
+# base64 through _bulk_docs), and every read soledad makes of u1db_content /
+# u1db_conflicts: get_doc (?attachments=true), get_docs (_all_docs with keys,
+# include_docs=true, attachments=false, then one get_attachment per file) and
+# get_doc_conflicts (GET /{db}/{doc}/u1db_conflicts).
 # ===========================================================================
+
+OCTET = 'application/octet-stream'
+ENVELOPE_CTYPE_RE = re.compile(
+    r'^multipart/related; boundary="(==[0-9a-f]{32}==)"$')
+
+
+def md5_digest(data):
+    return 'md5-' + base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def stub(data, revpos):
+    """The stub CouchDB shows for an identity-stored attachment."""
+    return {'content_type': OCTET, 'revpos': revpos,
+            'digest': md5_digest(data), 'length': len(data), 'stub': True}
+
+
+def u1db_doc(doc_id, rev, content=None, conflicts=()):
+    """A ServerDocument; no content makes a tombstone."""
+    doc = ServerDocument(doc_id, rev)
+    doc.content = content
+    if conflicts:
+        doc.set_conflicts(list(conflicts))
+    return doc
+
+
+def envelope(boundary, json_doc, *parts):
+    """soledad's multipart/related body, spelled out: the JSON part, one
+    application/octet-stream part per attachment, then the closing
+    delimiter with no CRLF after it."""
+    out = ('--' + boundary + '\r\n'
+           'Content-Type: application/json\r\n'
+           '\r\n' + json_doc + '\r\n')
+    for part in parts:
+        out += ('--' + boundary + '\r\n'
+                'Content-Type: application/octet-stream\r\n'
+                '\r\n' + part + '\r\n')
+    return out + '--' + boundary + '--'
+
+
+@pytest.fixture
+def multipart_puts(monkeypatch):
+    """Records (path, body, headers) of every multipart PUT that goes through
+    couchdb.http.Resource.put_json; the request itself still goes out."""
+    sent = []
+    put_json = couch_http.Resource.put_json
+
+    def recording_put_json(self, path=None, body=None, headers=None,
+                           **params):
+        if (headers or {}).get('Content-Type', '').startswith('multipart/'):
+            sent.append((path, body, dict(headers)))
+        return put_json(self, path, body=body, headers=headers, **params)
+
+    monkeypatch.setattr(couch_http.Resource, 'put_json', recording_put_json)
+    return sent
+
+
+def boundary_of(headers):
+    assert set(headers) == {'Content-Type'}, headers
+    m = ENVELOPE_CTYPE_RE.match(headers['Content-Type'])
+    assert m, headers
+    return m.group(1)
+
+
+def test_multipart_writer_bytes_are_soledads():
+    buf = io.StringIO()
+    writer = MultipartWriter(buf, boundary='==b==')
+    assert writer.headers == {
+        'Content-Type': 'multipart/related; boundary="==b=="'}
+    writer.add('application/json', '{"_id": "d"}')
+    writer.add('application/octet-stream', '[["r:1", {"a": 1}]]')
+    writer.add('application/octet-stream', '')  # empty: no body, no CRLF
+    writer.close()
+    assert buf.getvalue() == (
+        '--==b==\r\n'
+        'Content-Type: application/json\r\n'
+        '\r\n'
+        '{"_id": "d"}\r\n'
+        '--==b==\r\n'
+        'Content-Type: application/octet-stream\r\n'
+        '\r\n'
+        '[["r:1", {"a": 1}]]\r\n'
+        '--==b==\r\n'
+        'Content-Type: application/octet-stream\r\n'
+        '\r\n'
+        '--==b==--')
+    # default boundary: '==' + uuid4 hex + '==', fresh per writer
+    one = boundary_of(MultipartWriter(io.StringIO()).headers)
+    two = boundary_of(MultipartWriter(io.StringIO()).headers)
+    assert one != two
+
+
+@pytest.mark.attachments
+def test_save_document_multipart_put(couch_db, db, multipart_puts):
+    doc = u1db_doc('doc-1', 'replica:1', {'n': 1, 'secret': 'ciphertext'})
+    couch_db.save_document(None, doc, 'T-1')
+    # on the wire: exactly soledad's request
+    content = '{"n": 1, "secret": "ciphertext"}'
+    [(path, body, headers)] = multipart_puts
+    assert path == 'doc-1'
+    assert body == envelope(
+        boundary_of(headers),
+        '{"_attachments": {"u1db_content": {"content_type": '
+        '"application/octet-stream", "follows": true, "length": 32}}, '
+        '"_id": "doc-1", "u1db_rev": "replica:1"}',
+        content)
+    # read back the way soledad reads
+    got = couch_db.get_doc('doc-1')
+    assert (got.doc_id, got.rev) == ('doc-1', 'replica:1')
+    assert got.content == {'n': 1, 'secret': 'ciphertext'}
+    assert not got.has_conflicts
+    assert rev_pos(got.couch_rev) == 1
+    assert couch_db.get_generation_info() == (1, 'T-1')
+    assert couch_db.whats_changed() == (1, 'T-1', [('doc-1', 1, 'T-1')])
+    # what the server stored
+    assert dict(db['doc-1']) == {
+        '_id': 'doc-1', '_rev': got.couch_rev, 'u1db_rev': 'replica:1',
+        '_attachments': {'u1db_content': stub(content.encode(), 1)}}
+    assert db.get_attachment('doc-1', 'u1db_content').read() == \
+        content.encode()
+
+
+@pytest.mark.attachments
+def test_get_doc_reads_attachments_inline(couch_db):
+    # get_doc: GET /{db}/{doc}?attachments=true with Accept: application/json
+    conflicts = u1db_doc('doc-1', 'other:1', {'v': 'o'})
+    couch_db.save_document(
+        None, u1db_doc('doc-1', 'replica:1', {'v': 1}, [conflicts]), 'T-1')
+    body = couch_db.json_from_resource(['doc-1'], attachments=True)
+    content = b'{"v": 1}'
+    listed = b'[["other:1", {"v": "o"}]]'
+    assert body['_attachments'] == {
+        'u1db_content': {'content_type': OCTET, 'revpos': 1,
+                         'digest': md5_digest(content),
+                         'data': base64.b64encode(content).decode()},
+        'u1db_conflicts': {'content_type': OCTET, 'revpos': 1,
+                           'digest': md5_digest(listed),
+                           'data': base64.b64encode(listed).decode()},
+    }
+    got = couch_db.get_doc('doc-1', check_for_conflicts=True)
+    assert got.content == {'v': 1}
+    assert [(c.rev, c.content) for c in got.get_conflicts()] == [
+        ('other:1', {'v': 'o'})]
+
+
+@pytest.mark.attachments
+def test_save_document_multipart_with_conflicts(couch_db, db,
+                                                multipart_puts):
+    couch_db.save_document(None, u1db_doc('doc-1', 'replica:1', {'v': 1}),
+                           'T-1')
+    old = couch_db.get_doc('doc-1', check_for_conflicts=True)
+    assert old.get_conflicts() == []
+    new = u1db_doc('doc-1', 'replica:2', {'v': 2}, [
+        u1db_doc('doc-1', 'other:1', {'v': 'o'}),
+        u1db_doc('doc-1', 'other:2')])             # a conflicting tombstone
+    couch_db.save_document(old, new, 'T-2')
+    content = '{"v": 2}'
+    listed = '[["other:1", {"v": "o"}], ["other:2", null]]'
+    _, body, headers = multipart_puts[1]
+    # sort_keys puts u1db_conflicts first, and its part comes first too
+    assert body == envelope(
+        boundary_of(headers),
+        '{"_attachments": {"u1db_conflicts": {"content_type": '
+        '"application/octet-stream", "follows": true, "length": 44}, '
+        '"u1db_content": {"content_type": "application/octet-stream", '
+        '"follows": true, "length": 8}}, "_id": "doc-1", '
+        '"_rev": "%s", "u1db_rev": "replica:2"}' % old.couch_rev,
+        listed, content)
+
+    got = couch_db.get_doc('doc-1', check_for_conflicts=True)
+    assert got.content == {'v': 2} and got.has_conflicts
+    assert rev_pos(got.couch_rev) == 2
+    assert [(c.rev, c.content, c.is_tombstone())
+            for c in got.get_conflicts()] == [
+        ('other:1', {'v': 'o'}, False), ('other:2', None, True)]
+    assert not couch_db.get_doc('doc-1').has_conflicts
+    # re-uploaded attachments take the new revision's position
+    assert db['doc-1']['_attachments'] == {
+        'u1db_content': stub(content.encode(), 2),
+        'u1db_conflicts': stub(listed.encode(), 2)}
+    # get_doc_conflicts: the doc itself, then the attachment's list
+    assert [(c.rev, c.content) for c in
+            couch_db.get_doc_conflicts('doc-1')] == [
+        ('replica:2', {'v': 2}), ('other:1', {'v': 'o'}), ('other:2', None)]
+    # ?rev= restricts it to one couch revision: only the attachment's list
+    assert [(c.rev, c.content) for c in couch_db.get_doc_conflicts(
+        'doc-1', couch_rev=got.couch_rev)] == [
+        ('other:1', {'v': 'o'}), ('other:2', None)]
+    # the first revision had no u1db_conflicts attachment: 404, so []
+    assert couch_db.get_doc_conflicts('doc-1', couch_rev=old.couch_rev) == []
+
+    # resolving: a save without conflicts drops the attachment
+    couch_db.save_document(got, u1db_doc('doc-1', 'replica:3', {'v': 3}),
+                           'T-3')
+    assert set(db['doc-1']['_attachments']) == {'u1db_content'}
+    assert couch_db.get_doc_conflicts('doc-1') == []
+    resolved = couch_db.get_doc('doc-1', check_for_conflicts=True)
+    assert resolved.content == {'v': 3} and not resolved.has_conflicts
+    assert couch_db.get_generation_info() == (3, 'T-3')
+
+
+@pytest.mark.attachments
+def test_save_document_multipart_stale_rev_raises_revision_conflict(
+        couch_db, couch_url, db_name):
+    couch_db.save_document(None, u1db_doc('doc-1', 'replica:1', {'v': 1}),
+                           'T-1')
+    old = couch_db.get_doc('doc-1', check_for_conflicts=True)
+    other = open_db(couch_url, db_name)
+    other.save_document(other.get_doc('doc-1', check_for_conflicts=True),
+                        u1db_doc('doc-1', 'replica:2', {'v': 2}), 'T-2')
+    with pytest.raises(RevisionConflict):
+        couch_db.save_document(
+            old, u1db_doc('doc-1', 'replica:3', {'v': 3}), 'T-3')
+    # a PUT without _rev over an existing document conflicts as well
+    with pytest.raises(RevisionConflict):
+        couch_db.save_document(
+            None, u1db_doc('doc-1', 'replica:4', {'v': 4}), 'T-4')
+    got = couch_db.get_doc('doc-1')
+    assert (got.rev, got.content) == ('replica:2', {'v': 2})
+    # the losers allocated no generation
+    assert couch_db.get_generation_info() == (2, 'T-2')
+
+
+@pytest.mark.attachments
+def test_save_document_multipart_tombstones(couch_db, db, multipart_puts):
+    couch_db.save_document(None, u1db_doc('doc-1', 'replica:1', {'v': 1}),
+                           'T-1')
+    old = couch_db.get_doc('doc-1', check_for_conflicts=True)
+    couch_db.save_document(old, u1db_doc('doc-1', 'replica:2'), 'T-2')
+    # a tombstone is the JSON part alone, with no attachment at all
+    _, body, headers = multipart_puts[1]
+    assert body == envelope(
+        boundary_of(headers),
+        '{"_attachments": {}, "_id": "doc-1", "_rev": "%s", '
+        '"u1db_rev": "replica:2"}' % old.couch_rev)
+    gone = couch_db.get_doc('doc-1')
+    assert gone.is_tombstone() and gone.rev == 'replica:2'
+    assert rev_pos(gone.couch_rev) == 2
+    stored = db['doc-1']
+    assert stored.get('_attachments', {}) == {}
+    assert db.get_attachment('doc-1', 'u1db_content') is None      # 404
+    # a document that starts life as a tombstone
+    couch_db.save_document(None, u1db_doc('doc-2', 'replica:1'), 'T-3')
+    assert couch_db.get_doc('doc-2').is_tombstone()
+    assert couch_db.get_all_docs() == (3, [])
+    gen, docs = couch_db.get_all_docs(include_deleted=True)
+    assert gen == 3
+    assert [(d.doc_id, d.rev, d.is_tombstone()) for d in docs] == [
+        ('doc-1', 'replica:2', True), ('doc-2', 'replica:1', True)]
+    # a tombstone with conflicts carries only u1db_conflicts
+    tomb = couch_db.get_doc('doc-2', check_for_conflicts=True)
+    couch_db.save_document(tomb, u1db_doc(
+        'doc-2', 'replica:2', None, [u1db_doc('doc-2', 'other:1', {'x': 1})]),
+        'T-4')
+    assert set(db['doc-2']['_attachments']) == {'u1db_conflicts'}
+    got = couch_db.get_doc('doc-2', check_for_conflicts=True)
+    assert got.is_tombstone()
+    assert [(c.rev, c.content) for c in got.get_conflicts()] == [
+        ('other:1', {'x': 1})]
+    assert couch_db.whats_changed(1) == (4, 'T-4', [('doc-1', 2, 'T-2'),
+                                                     ('doc-2', 4, 'T-4')])
+
+
+@pytest.mark.attachments
+def test_get_docs_reads_attachments_through_all_docs_keys(couch_db, db):
+    couch_db.save_document(None, u1db_doc('a', 'r:1', {'a': 1}), 'T-1')
+    couch_db.save_document(None, u1db_doc(
+        'b', 'r:1', {'b': 1}, [u1db_doc('b', 'o:1', {'b': 'o'})]), 'T-2')
+    couch_db.save_document(None, u1db_doc('c', 'r:1'), 'T-3')
+    db.save({'_id': 'plain', 'x': 1})
+    # the request get_docs makes: its rows carry stubs, never data
+    status, _, data = db.resource('_all_docs').post_json(
+        body={'keys': ['b', 'a']}, include_docs='true', attachments='false')
+    assert status == 200
+    assert data['rows'][0]['doc']['_attachments'] == {
+        'u1db_content': stub(b'{"b": 1}', 1),
+        'u1db_conflicts': stub(b'[["o:1", {"b": "o"}]]', 1)}
+    assert data['rows'][1]['doc']['_attachments'] == {
+        'u1db_content': stub(b'{"a": 1}', 1)}
+    # get_docs: one GET /{db}/{doc}/{att} per stub, content left undecoded
+    docs = list(couch_db.get_docs(['b', 'plain', 'a', 'c'],
+                                  include_deleted=True))
+    assert [(d.doc_id, d.rev, d.is_tombstone()) for d in docs] == [
+        ('b', 'r:1', False), ('a', 'r:1', False), ('c', 'r:1', True)]
+    assert docs[0].content == {'b': 1} and docs[1].content == {'a': 1}
+    assert [(c.rev, c.content) for c in docs[0].get_conflicts()] == [
+        ('o:1', {'b': 'o'})]
+    assert not docs[1].has_conflicts
+    assert [d.couch_rev for d in docs] == [db[i].rev for i in 'bac']
+    # tombstones are filtered out unless asked for
+    assert [d.doc_id for d in couch_db.get_docs(['b', 'a', 'c'])] == [
+        'b', 'a']
+    [plain_b] = couch_db.get_docs(['b'], check_for_conflicts=False)
+    assert plain_b.content == {'b': 1} and not plain_b.has_conflicts
+    # read_content=False leaves the client's file-like body in place
+    [lazy] = couch_db.get_docs(['a'], read_content=False)
+    assert lazy._json.read() == b'{"a": 1}'
+    gen, docs = couch_db.get_all_docs()
+    assert gen == 3
+    assert [(d.doc_id, d.content) for d in docs] == [('a', {'a': 1}),
+                                                     ('b', {'b': 1})]
+
 
 @pytest.mark.attachments
 def test_batch_mode_with_content_attachments(couch_db, db):
@@ -970,11 +1282,11 @@ def test_batch_mode_with_content_attachments(couch_db, db):
     assert got.content == {'secret': 'ciphertext', 'n': 1}
     assert not got.has_conflicts
     stored = db['doc-1']
-    att = stored['_attachments']['u1db_content']
-    assert att['content_type'] == 'application/octet-stream'
-    assert att['stub'] is True
+    assert stored['_attachments'] == {
+        'u1db_content': stub(b'{"secret": "ciphertext", "n": 1}', 1)}
     docs = list(couch_db.get_docs(['doc-1']))
     assert [d.doc_id for d in docs] == ['doc-1']
+    assert docs[0].content == {'secret': 'ciphertext', 'n': 1}
     # conflicts attachment
     couch_db.batch_start()
     newer = ServerDocument('doc-1', 'replica:2')
@@ -987,14 +1299,30 @@ def test_batch_mode_with_content_attachments(couch_db, db):
     conflicts = couch_db.get_doc_conflicts('doc-1')
     assert [(c.rev, c.content) for c in conflicts] == [
         ('replica:2', {'n': 2}), ('other:1', {'n': 'other'})]
+    assert couch_db.get_generation_info() == (2, 'T-2')
 
 
 @pytest.mark.attachments
-def test_save_document_multipart_put(couch_db):
-    # soledad's non-batch save_document is a multipart/related PUT; port it
-    # into soledad_backend.save_document when attachments land.
-    doc = ServerDocument('doc-1', 'replica:1')
-    doc.content = {'n': 1}
-    couch_db.save_document(None, doc, 'T-1')
-    assert couch_db.get_doc('doc-1').content == {'n': 1}
-    assert couch_db.get_generation_info() == (1, 'T-1')
+def test_batch_and_multipart_saves_interleave(couch_db, db):
+    # a sync may write a doc in a batch and update it outside one, or the
+    # other way round: each path must read what the other wrote
+    couch_db.batch_start()
+    couch_db.save_document(None, u1db_doc('doc-1', 'replica:1', {'v': 1}),
+                           'T-1')
+    couch_db.batch_end()
+    first = couch_db.get_doc('doc-1', check_for_conflicts=True)
+    couch_db.save_document(first, u1db_doc('doc-1', 'replica:2', {'v': 2}),
+                           'T-2')
+    second = couch_db.get_doc('doc-1', check_for_conflicts=True)
+    assert (second.rev, second.content) == ('replica:2', {'v': 2})
+    assert rev_pos(second.couch_rev) == 2
+    couch_db.batch_start()
+    couch_db.save_document(second, u1db_doc('doc-1', 'replica:3', {'v': 3}),
+                           'T-3')
+    couch_db.batch_end()
+    third = couch_db.get_doc('doc-1')
+    assert (third.rev, third.content) == ('replica:3', {'v': 3})
+    assert rev_pos(third.couch_rev) == 3
+    assert db['doc-1']['_attachments'] == {
+        'u1db_content': stub(b'{"v": 3}', 3)}
+    assert couch_db.whats_changed() == (3, 'T-3', [('doc-1', 3, 'T-3')])

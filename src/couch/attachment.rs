@@ -77,7 +77,10 @@ impl AttMeta {
     fn encoding_json(&self, m: &mut Map<String, Value>, show: bool) {
         if let (true, Some(enc)) = (show, &self.encoding) {
             m.insert("encoding".into(), enc.clone().into());
-            m.insert("encoded_length".into(), self.encoded_length.unwrap_or(self.length).into());
+            m.insert(
+                "encoded_length".into(),
+                self.encoded_length.unwrap_or(self.length).into(),
+            );
         }
     }
 }
@@ -97,9 +100,16 @@ pub fn digest_of_md5(md5: &[u8; 16]) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AttInput {
     /// `stub: true`: keep the attachment the previous revision has.
-    Stub { revpos: Option<u64>, digest: Option<String> },
+    Stub {
+        revpos: Option<u64>,
+        digest: Option<String>,
+    },
     /// `data`: the bytes inline (already base64-decoded).
-    Inline { content_type: String, data: Vec<u8>, revpos: Option<u64> },
+    Inline {
+        content_type: String,
+        data: Vec<u8>,
+        revpos: Option<u64>,
+    },
     /// `follows: true`: the bytes come in a later multipart part.
     Follows {
         content_type: String,
@@ -131,7 +141,9 @@ pub fn parse_attachments(map: Map<String, Value>) -> Result<Vec<(String, AttInpu
     for (name, props) in map {
         validate_name(&name)?;
         let Value::Object(props) = props else {
-            return Err(Error::bad_request(format!("Bad attachment object for {name}")));
+            return Err(Error::bad_request(format!(
+                "Bad attachment object for {name}"
+            )));
         };
         let revpos = props.get("revpos").and_then(Value::as_u64);
         let content_type = props
@@ -140,13 +152,25 @@ pub fn parse_attachments(map: Map<String, Value>) -> Result<Vec<(String, AttInpu
             .unwrap_or("application/octet-stream")
             .to_string();
         let input = if props.get("stub").and_then(Value::as_bool) == Some(true) {
-            AttInput::Stub { revpos, digest: props.get("digest").and_then(Value::as_str).map(str::to_string) }
+            AttInput::Stub {
+                revpos,
+                digest: props
+                    .get("digest")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            }
         } else if props.get("follows").and_then(Value::as_bool) == Some(true) {
             AttInput::Follows {
                 content_type,
                 length: props.get("length").and_then(Value::as_u64),
-                encoding: props.get("encoding").and_then(Value::as_str).map(str::to_string),
-                digest: props.get("digest").and_then(Value::as_str).map(str::to_string),
+                encoding: props
+                    .get("encoding")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                digest: props
+                    .get("digest")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 revpos,
             }
         } else if let Some(data) = props.get("data") {
@@ -154,9 +178,15 @@ pub fn parse_attachments(map: Map<String, Value>) -> Result<Vec<(String, AttInpu
                 .as_str()
                 .and_then(|s| B64.decode(s.as_bytes()).ok())
                 .ok_or_else(|| Error::bad_request(format!("Invalid attachment data for {name}")))?;
-            AttInput::Inline { content_type, data: bytes, revpos }
+            AttInput::Inline {
+                content_type,
+                data: bytes,
+                revpos,
+            }
         } else {
-            return Err(Error::bad_request(format!("Invalid attachment data for {name}")));
+            return Err(Error::bad_request(format!(
+                "Invalid attachment data for {name}"
+            )));
         };
         out.push((name, input));
     }
@@ -165,9 +195,17 @@ pub fn parse_attachments(map: Map<String, Value>) -> Result<Vec<(String, AttInpu
 
 /// CouchDB's default `[attachments] compressible_types`.
 pub fn is_compressible(content_type: &str) -> bool {
-    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     mime.starts_with("text/")
-        || matches!(mime.as_str(), "application/javascript" | "application/json" | "application/xml")
+        || matches!(
+            mime.as_str(),
+            "application/javascript" | "application/json" | "application/xml"
+        )
 }
 
 /// The attachments of a stored revision body (the `_attachments` member).
@@ -175,7 +213,11 @@ pub fn stored_atts(body: &Map<String, Value>) -> Vec<(String, AttMeta)> {
     match body.get("_attachments") {
         Some(Value::Object(m)) => m
             .iter()
-            .filter_map(|(k, v)| serde_json::from_value(v.clone()).ok().map(|meta| (k.clone(), meta)))
+            .filter_map(|(k, v)| {
+                serde_json::from_value(v.clone())
+                    .ok()
+                    .map(|meta| (k.clone(), meta))
+            })
             .collect(),
         _ => Vec::new(),
     }
@@ -185,7 +227,10 @@ pub fn stored_atts(body: &Map<String, Value>) -> Vec<(String, AttMeta)> {
 pub fn stored_json(atts: &[(String, AttMeta)]) -> Value {
     let mut m = Map::new();
     for (name, meta) in atts {
-        m.insert(name.clone(), serde_json::to_value(meta).unwrap_or_else(|_| json!({})));
+        m.insert(
+            name.clone(),
+            serde_json::to_value(meta).unwrap_or_else(|_| json!({})),
+        );
     }
     Value::Object(m)
 }
@@ -234,8 +279,20 @@ mod tests {
         let parsed = parse_attachments(map).unwrap_or_default();
         assert_eq!(parsed.len(), 3);
         assert!(matches!(&parsed[0].1, AttInput::Inline { data, .. } if data == b"hello"));
-        assert!(matches!(&parsed[1].1, AttInput::Stub { revpos: Some(1), .. }));
-        assert!(matches!(&parsed[2].1, AttInput::Follows { length: Some(3), .. }));
+        assert!(matches!(
+            &parsed[1].1,
+            AttInput::Stub {
+                revpos: Some(1),
+                ..
+            }
+        ));
+        assert!(matches!(
+            &parsed[2].1,
+            AttInput::Follows {
+                length: Some(3),
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -244,7 +301,10 @@ mod tests {
             Value::Object(m) => parse_attachments(m).err().map(|e| e.to_string()),
             _ => None,
         };
-        assert_eq!(bad(json!({"x": {"data": "%%%"}})).as_deref(), Some("Invalid attachment data for x"));
+        assert_eq!(
+            bad(json!({"x": {"data": "%%%"}})).as_deref(),
+            Some("Invalid attachment data for x")
+        );
         assert!(bad(json!({"_x": {"data": ""}})).is_some());
         assert!(bad(json!({"x": 5})).is_some());
     }

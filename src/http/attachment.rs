@@ -14,7 +14,7 @@ use futures::StreamExt;
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 
-use super::document::{created, save};
+use super::document::{created, encode_segment, save};
 use super::request::{self, Query};
 use super::{blocking, AppState};
 use crate::couch::attachment::{self, AttInput, AttMeta};
@@ -39,9 +39,16 @@ fn storage_encoding(content_type: &str, gzipped: bool) -> Encoding {
 /// Writes the bodies of inline (`data`) attachments and replaces them by
 /// their stored metadata, ready for `Database::write_docs`.
 pub fn store_inline(db: &Database, doc: &mut NewDoc) -> Result<()> {
-    let Some(atts) = doc.attachments.as_mut() else { return Ok(()) };
+    let Some(atts) = doc.attachments.as_mut() else {
+        return Ok(());
+    };
     for (_, input) in atts.iter_mut() {
-        if let AttInput::Inline { content_type, data, revpos } = input {
+        if let AttInput::Inline {
+            content_type,
+            data,
+            revpos,
+        } = input
+        {
             let mut writer = db.blob_writer(storage_encoding(content_type, false))?;
             writer.write(data)?;
             let (mut meta, _) = writer.finish(content_type)?;
@@ -54,8 +61,11 @@ pub fn store_inline(db: &Database, doc: &mut NewDoc) -> Result<()> {
 
 /// Whether a request body is `multipart/related`.
 pub fn is_multipart(req: &HttpRequest) -> bool {
-    request::header_str(req, header::CONTENT_TYPE)
-        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("multipart/related"))
+    request::header_str(req, header::CONTENT_TYPE).is_some_and(|ct| {
+        ct.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("multipart/related")
+    })
 }
 
 /// Reads a multipart/related document upload: the JSON document first,
@@ -86,10 +96,16 @@ pub async fn read_multipart_doc(
             }
         }
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     let mut parts = multer::Multipart::new(stream, boundary);
     let bad = |_| Error::bad_request("Malformed multipart body");
-    let mut first = parts.next_field().await.map_err(bad)?.ok_or_else(|| Error::bad_request("Empty multipart body"))?;
+    let mut first = parts
+        .next_field()
+        .await
+        .map_err(bad)?
+        .ok_or_else(|| Error::bad_request("Empty multipart body"))?;
     let mut json = Vec::new();
     while let Some(chunk) = first.chunk().await.map_err(bad)? {
         json.extend_from_slice(&chunk);
@@ -97,14 +113,23 @@ pub async fn read_multipart_doc(
     }
     drop(first);
     let mut doc = doc::parse_doc(request::parse_json(&json)?)?;
-    let Some(atts) = doc.attachments.as_mut() else { return Ok(doc) };
+    let Some(atts) = doc.attachments.as_mut() else {
+        return Ok(doc);
+    };
     for (name, input) in atts.iter_mut() {
-        let AttInput::Follows { content_type, length, encoding, revpos, .. } = input else { continue };
-        let mut field = parts
-            .next_field()
-            .await
-            .map_err(bad)?
-            .ok_or_else(|| Error::bad_request(format!("Missing multipart part for attachment {name}")))?;
+        let AttInput::Follows {
+            content_type,
+            length,
+            encoding,
+            revpos,
+            ..
+        } = input
+        else {
+            continue;
+        };
+        let mut field = parts.next_field().await.map_err(bad)?.ok_or_else(|| {
+            Error::bad_request(format!("Missing multipart part for attachment {name}"))
+        })?;
         let gzipped = encoding.as_deref() == Some("gzip");
         let mut writer = db.blob_writer(storage_encoding(content_type, gzipped))?;
         let mut failed = None;
@@ -147,11 +172,11 @@ pub async fn read_multipart_doc(
 
 /// The rev named by `?rev=` or `If-Match`.
 fn rev_param(req: &HttpRequest, q: &Query) -> Result<Option<Rev>> {
-    let text = q
-        .get("rev")
-        .map(str::to_string)
-        .or_else(|| request::header_str(req, header::IF_MATCH).map(|s| s.trim_matches('"').to_string()));
-    text.map(|t| Rev::parse(&t).map_err(|_| Error::bad_request("Invalid rev format"))).transpose()
+    let text = q.get("rev").map(str::to_string).or_else(|| {
+        request::header_str(req, header::IF_MATCH).map(|s| s.trim_matches('"').to_string())
+    });
+    text.map(|t| Rev::parse(&t).map_err(|_| Error::bad_request("Invalid rev format")))
+        .transpose()
 }
 
 pub async fn handle(
@@ -171,19 +196,28 @@ pub async fn handle(
 }
 
 /// Reads the revision a request names (or the winner) and its attachments.
-fn open_revision(db: &Database, id: &str, rev: Option<&Rev>) -> Result<(DocRecord, Rev, Map<String, Value>)> {
+fn open_revision(
+    db: &Database,
+    id: &str,
+    rev: Option<&Rev>,
+) -> Result<(DocRecord, Rev, Map<String, Value>)> {
     let record = db.record(id)?.ok_or_else(|| Error::not_found("missing"))?;
     let rev = match rev {
         Some(r) => r.clone(),
         None => {
-            let (winner, info) = record.tree.winner().ok_or_else(|| Error::not_found("missing"))?;
+            let (winner, info) = record
+                .tree
+                .winner()
+                .ok_or_else(|| Error::not_found("missing"))?;
             if info.deleted {
                 return Err(Error::not_found("deleted"));
             }
             winner
         }
     };
-    let body = db.body(id, &rev)?.ok_or_else(|| Error::not_found("missing"))?;
+    let body = db
+        .body(id, &rev)?
+        .ok_or_else(|| Error::not_found("missing"))?;
     Ok((record, rev, body))
 }
 
@@ -191,9 +225,17 @@ fn missing_attachment() -> Error {
     Error::not_found("Document is missing attachment")
 }
 
-async fn get(req: &HttpRequest, db: Arc<Database>, id: String, name: String) -> Result<HttpResponse> {
+async fn get(
+    req: &HttpRequest,
+    db: Arc<Database>,
+    id: String,
+    name: String,
+) -> Result<HttpResponse> {
     let q = Query::from_request(req);
-    let rev = q.get("rev").map(|r| Rev::parse(r).map_err(|_| Error::bad_request("Invalid rev format"))).transpose()?;
+    let rev = q
+        .get("rev")
+        .map(|r| Rev::parse(r).map_err(|_| Error::bad_request("Invalid rev format")))
+        .transpose()?;
     let reader_db = db.clone();
     let meta = blocking(move || {
         let (_, _, body) = open_revision(&reader_db, &id, rev.as_ref())?;
@@ -204,27 +246,41 @@ async fn get(req: &HttpRequest, db: Arc<Database>, id: String, name: String) -> 
             .ok_or_else(missing_attachment)
     })
     .await?;
-    let md5 = meta.md5().ok_or_else(|| Error::Corrupt("attachment digest".into()))?;
+    let md5 = meta
+        .md5()
+        .ok_or_else(|| Error::Corrupt("attachment digest".into()))?;
     let etag = format!("\"{}\"", B64.encode(md5));
     if request::header_str(req, header::IF_NONE_MATCH) == Some(etag.as_str()) {
-        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .finish());
     }
     let send_gzip = meta.is_gzip() && accepts_gzip(req);
-    let total = if send_gzip { meta.encoded_length.unwrap_or(meta.length) } else { meta.length };
+    let total = if send_gzip {
+        meta.encoded_length.unwrap_or(meta.length)
+    } else {
+        meta.length
+    };
     let mut builder = HttpResponse::Ok();
     builder
         .insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, "must-revalidate"))
         .insert_header((header::CONTENT_TYPE, meta.content_type.clone()))
-        .insert_header((header::ACCEPT_RANGES, if meta.is_gzip() { "none" } else { "bytes" }));
+        .insert_header((
+            header::ACCEPT_RANGES,
+            if meta.is_gzip() { "none" } else { "bytes" },
+        ));
     if send_gzip {
         builder.insert_header((header::CONTENT_ENCODING, "gzip"));
     }
-    let range = match (meta.is_gzip(), request::header_str(req, header::RANGE)) {
-        (false, Some(r)) => parse_range(r, total)?,
+    let ranges = match (meta.is_gzip(), request::header_str(req, header::RANGE)) {
+        (false, Some(r)) => parse_ranges(r, total)?.filter(|r| r.len() < 10),
         _ => None,
     };
-    let (from, to) = match range {
+    if let Some(ranges) = ranges.as_ref().filter(|r| r.len() > 1) {
+        return Ok(multipart_ranges(db, meta, ranges.clone(), total));
+    }
+    let (from, to) = match ranges.and_then(|r| r.first().copied()) {
         Some((from, to)) => {
             builder.status(StatusCode::PARTIAL_CONTENT);
             builder.insert_header((header::CONTENT_RANGE, format!("bytes {from}-{to}/{total}")));
@@ -238,42 +294,73 @@ async fn get(req: &HttpRequest, db: Arc<Database>, id: String, name: String) -> 
     }
     let reader = db.blob_reader(&meta, !send_gzip)?.ok_or_else(|| Error::Corrupt("attachment body missing".into()))?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, Error>>(4);
-    tokio::task::spawn_blocking(move || send_range(reader, from, to, &tx));
+    tokio::task::spawn_blocking(move || {
+        let sent = copy_range(reader, from, to, |piece| tx.blocking_send(Ok(Bytes::copy_from_slice(piece))).is_ok());
+        if let Err(e) = sent {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
     let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
     Ok(builder.body(SizedStream::new(to - from, stream)))
 }
 
-/// Streams bytes `from..to` of a body to the channel.
-fn send_range(
+/// Several ranges at once: 206 `multipart/byteranges`, as CouchDB sends them.
+fn multipart_ranges(db: Arc<Database>, meta: AttMeta, ranges: Vec<(u64, u64)>, total: u64) -> HttpResponse {
+    let boundary = super::multipart::boundary();
+    let ctype = format!("multipart/byteranges; boundary=\"{boundary}\"");
+    super::response::stream_typed(StatusCode::PARTIAL_CONTENT, ctype, move |sender| {
+        let mut out = super::response::ChunkWriter::new(sender);
+        if !out.write(format!("--{boundary}").as_bytes()) {
+            return Ok(());
+        }
+        for (from, to) in ranges {
+            let head = format!(
+                "\r\nContent-Type: {}\r\nContent-Range: bytes {from}-{to}/{total}\r\n\r\n",
+                meta.content_type
+            );
+            if !out.write(head.as_bytes()) {
+                return Ok(());
+            }
+            let reader =
+                db.blob_reader(&meta, true)?.ok_or_else(|| Error::Corrupt("attachment body missing".into()))?;
+            if !copy_range(reader, from, to + 1, |piece| out.write(piece))? {
+                return Ok(());
+            }
+            if !out.write(format!("\r\n--{boundary}").as_bytes()) {
+                return Ok(());
+            }
+        }
+        out.write(b"--");
+        out.flush();
+        Ok(())
+    })
+}
+
+/// Passes bytes `from..to` of a body to `emit`; false once `emit` refuses
+/// (the client went away).
+fn copy_range(
     mut reader: crate::storage::blobs::BlobReader,
     from: u64,
     to: u64,
-    tx: &mpsc::Sender<Result<Bytes, Error>>,
-) {
+    mut emit: impl FnMut(&[u8]) -> bool,
+) -> Result<bool> {
     let mut pos = 0u64;
-    loop {
-        let chunk = match reader.next_chunk() {
-            Ok(Some(c)) => c,
-            Ok(None) => return,
-            Err(e) => {
-                let _ = tx.blocking_send(Err(e));
-                return;
-            }
-        };
+    while let Some(chunk) = reader.next_chunk()? {
         let (start, end) = (pos, pos + chunk.len() as u64);
         pos = end;
         if end <= from {
             continue;
         }
         if start >= to {
-            return;
+            break;
         }
         let lo = from.saturating_sub(start) as usize;
         let hi = (to.min(end) - start) as usize;
-        if tx.blocking_send(Ok(Bytes::copy_from_slice(&chunk[lo..hi]))).is_err() {
-            return;
+        if !emit(&chunk[lo..hi]) {
+            return Ok(false);
         }
     }
+    Ok(true)
 }
 
 fn accepts_gzip(req: &HttpRequest) -> bool {
@@ -287,28 +374,50 @@ fn accepts_gzip(req: &HttpRequest) -> bool {
     })
 }
 
-/// One `bytes=a-b` range (also `a-` and `-n`); `None` to send everything.
-fn parse_range(header: &str, total: u64) -> Result<Option<(u64, u64)>> {
+/// CouchDB's reading of a `Range` header (`chttpd_db:parse_ranges`):
+/// `None` to send the whole body (no header, a malformed one, or one
+/// starting at `0-`), else inclusive `(from, to)` ranges; a range ending
+/// before it starts, or starting past the end, is 416.
+fn parse_ranges(header: &str, total: u64) -> Result<Option<Vec<(u64, u64)>>> {
     let Some(spec) = header.trim().strip_prefix("bytes=") else { return Ok(None) };
-    if spec.contains(',') {
+    let mut raw = Vec::new();
+    for item in spec.split(',') {
+        let Some((a, b)) = item.trim().split_once('-') else { return Ok(None) };
+        let (a, b) = (a.trim(), b.trim());
+        let from = if a.is_empty() { None } else { Some(a.parse::<u64>().ok()) };
+        let to = if b.is_empty() { None } else { Some(b.parse::<u64>().ok()) };
+        match (from, to) {
+            (Some(None), _) | (_, Some(None)) | (None, None) => return Ok(None),
+            (f, t) => raw.push((f.flatten(), t.flatten())),
+        }
+    }
+    if matches!(raw.first(), Some((Some(0), None))) {
         return Ok(None);
     }
-    let Some((a, b)) = spec.split_once('-') else { return Ok(None) };
-    let (a, b) = (a.trim(), b.trim());
-    let range = match (a.parse::<u64>().ok(), b.parse::<u64>().ok()) {
-        (Some(from), Some(to)) if from <= to => (from, to.min(total.saturating_sub(1))),
-        (Some(from), None) if b.is_empty() => (from, total.saturating_sub(1)),
-        (None, Some(n)) if a.is_empty() && n > 0 => (total.saturating_sub(n), total.saturating_sub(1)),
-        _ => return Ok(None),
-    };
-    if range.0 >= total {
-        return Err(Error::RangeNotSatisfiable);
+    let last = total.saturating_sub(1);
+    let mut out = Vec::with_capacity(raw.len());
+    for (from, to) in raw {
+        let (from, to) = match (from, to) {
+            (Some(f), Some(t)) => (f, t.min(last)),
+            (Some(f), None) => (f, last),
+            (None, Some(n)) => (total.saturating_sub(n), last),
+            (None, None) => return Ok(None),
+        };
+        if to < from || total == 0 {
+            return Err(Error::RangeNotSatisfiable);
+        }
+        out.push((from, to));
     }
-    Ok(Some(range))
+    Ok(Some(out))
 }
 
 /// A new revision of `base` with `name` replaced (or removed).
-fn edited_doc(id: &str, base: Option<(Rev, Map<String, Value>)>, name: &str, new: Option<AttMeta>) -> Result<NewDoc> {
+fn edited_doc(
+    id: &str,
+    base: Option<(Rev, Map<String, Value>)>,
+    name: &str,
+    new: Option<AttMeta>,
+) -> Result<NewDoc> {
     let (revs, mut body) = match base {
         Some((rev, body)) => (vec![rev], body),
         None => (Vec::new(), Map::new()),
@@ -318,16 +427,29 @@ fn edited_doc(id: &str, base: Option<(Rev, Map<String, Value>)>, name: &str, new
     if new.is_none() && !current.iter().any(|(n, _)| n == name) {
         return Err(missing_attachment());
     }
-    let mut atts: Vec<(String, AttInput)> =
-        current.into_iter().filter(|(n, _)| n != name).map(|(n, m)| (n, AttInput::Stored(m))).collect();
+    let mut atts: Vec<(String, AttInput)> = current
+        .into_iter()
+        .filter(|(n, _)| n != name)
+        .map(|(n, m)| (n, AttInput::Stored(m)))
+        .collect();
     if let Some(meta) = new {
         atts.push((name.to_string(), AttInput::Stored(meta)));
     }
-    Ok(NewDoc { id: Some(id.to_string()), revs, deleted: false, body, attachments: Some(atts) })
+    Ok(NewDoc {
+        id: Some(id.to_string()),
+        revs,
+        deleted: false,
+        body,
+        attachments: Some(atts),
+    })
 }
 
 /// The revision a standalone attachment write builds on.
-fn base_revision(db: &Database, id: &str, rev: Option<&Rev>) -> Result<Option<(Rev, Map<String, Value>)>> {
+fn base_revision(
+    db: &Database,
+    id: &str,
+    rev: Option<&Rev>,
+) -> Result<Option<(Rev, Map<String, Value>)>> {
     match rev {
         None => Ok(None),
         Some(rev) => {
@@ -350,14 +472,23 @@ async fn put(
     name: String,
 ) -> Result<HttpResponse> {
     attachment::validate_name(&name)?;
+    let att_name = name;
     let q = Query::from_request(req);
     let rev = rev_param(req, &q)?;
-    let content_type = request::header_str(req, header::CONTENT_TYPE).unwrap_or("application/octet-stream").to_string();
-    let gzipped = match request::header_str(req, header::CONTENT_ENCODING).map(|s| s.trim().to_ascii_lowercase()) {
+    let content_type = request::header_str(req, header::CONTENT_TYPE)
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    let gzipped = match request::header_str(req, header::CONTENT_ENCODING)
+        .map(|s| s.trim().to_ascii_lowercase())
+    {
         None => false,
         Some(e) if e == "identity" => false,
         Some(e) if e == "gzip" => true,
-        Some(_) => return Err(Error::UnsupportedContentEncoding("Only gzip and identity content-encodings are supported".into())),
+        Some(_) => {
+            return Err(Error::UnsupportedContentEncoding(
+                "Only gzip and identity content-encodings are supported".into(),
+            ))
+        }
     };
     let _gc = db.blob_guard().await;
     let mut writer = db.blob_writer(storage_encoding(&content_type, gzipped))?;
@@ -376,19 +507,42 @@ async fn put(
     let (meta, _) = writer.finish(&content_type)?;
     let reader = db.clone();
     let doc_id = id.clone();
+    let name_in_doc = att_name.clone();
     let doc = blocking(move || {
         let base = base_revision(&reader, &doc_id, rev.as_ref())?;
-        edited_doc(&doc_id, base, &name, Some(meta))
+        edited_doc(&doc_id, base, &name_in_doc, Some(meta))
     })
     .await?;
-    let edited = save(state, db.clone(), vec![doc], true, false).await?.into_iter().next().ok_or(Error::Conflict)??;
-    Ok(created(req, &db, &id, &edited, false))
+    let edited = save(state, db.clone(), vec![doc], true, false)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(Error::Conflict)??;
+    let mut res = created(req, &db, &id, &edited, false);
+    let location = format!("{}/{}", super::document::location(req, &db, &id), encode_segment(&att_name));
+    if let Ok(value) = header::HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(res)
 }
 
-async fn delete(state: &AppState, req: &HttpRequest, db: Arc<Database>, id: String, name: String) -> Result<HttpResponse> {
+async fn delete(
+    state: &AppState,
+    req: &HttpRequest,
+    db: Arc<Database>,
+    id: String,
+    name: String,
+) -> Result<HttpResponse> {
     let q = Query::from_request(req);
     let Some(rev) = rev_param(req, &q)? else {
-        return Err(Error::Conflict);
+        // CouchDB first checks that the current revision has the attachment.
+        let reader = db.clone();
+        let has_it = blocking(move || {
+            let (_, _, body) = open_revision(&reader, &id, None)?;
+            Ok(attachment::stored_atts(&body).iter().any(|(n, _)| *n == name))
+        })
+        .await?;
+        return Err(if has_it { Error::Conflict } else { missing_attachment() });
     };
     let reader = db.clone();
     let doc_id = id.clone();
@@ -397,8 +551,14 @@ async fn delete(state: &AppState, req: &HttpRequest, db: Arc<Database>, id: Stri
         edited_doc(&doc_id, base, &name, None)
     })
     .await?;
-    let edited = save(state, db, vec![doc], true, false).await?.into_iter().next().ok_or(Error::Conflict)??;
-    Ok(super::response::ok(&json!({"ok": true, "id": id, "rev": edited.rev.to_string()})))
+    let edited = save(state, db, vec![doc], true, false)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(Error::Conflict)??;
+    Ok(super::response::ok(
+        &json!({"ok": true, "id": id, "rev": edited.rev.to_string()}),
+    ))
 }
 
 #[cfg(test)]
@@ -406,13 +566,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100).ok().flatten(), Some((0, 9)));
-        assert_eq!(parse_range("bytes=90-", 100).ok().flatten(), Some((90, 99)));
-        assert_eq!(parse_range("bytes=-10", 100).ok().flatten(), Some((90, 99)));
-        assert_eq!(parse_range("bytes=50-500", 100).ok().flatten(), Some((50, 99)));
-        assert!(parse_range("bytes=100-200", 100).is_err());
-        assert_eq!(parse_range("bytes=0-1,5-6", 100).ok().flatten(), None);
-        assert_eq!(parse_range("items=0-1", 100).ok().flatten(), None);
+    fn ranges_follow_couchdb() {
+        let r = |h: &str| parse_ranges(h, 100).map_err(|e| e.to_string());
+        assert_eq!(r("bytes=0-9"), Ok(Some(vec![(0, 9)])));
+        assert_eq!(r("bytes=90-"), Ok(Some(vec![(90, 99)])));
+        assert_eq!(r("bytes=-10"), Ok(Some(vec![(90, 99)])));
+        assert_eq!(r("bytes=50-500"), Ok(Some(vec![(50, 99)])));
+        assert_eq!(r("bytes=0-1,5-6"), Ok(Some(vec![(0, 1), (5, 6)])));
+        assert_eq!(r("bytes=0-"), Ok(None));
+        assert_eq!(r("items=0-1"), Ok(None));
+        assert_eq!(r("bytes=x-1"), Ok(None));
+        assert!(r("bytes=100-200").is_err());
+        assert!(r("bytes=10-5").is_err());
     }
 }

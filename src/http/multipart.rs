@@ -23,7 +23,12 @@ pub enum RevPart {
 
 /// Writes `rendered` as a `multipart/related` body. Returns false once the
 /// client has gone away.
-pub fn write_related(out: &mut ChunkWriter<'_>, db: &Database, boundary: &str, rendered: &Rendered) -> Result<bool> {
+pub fn write_related(
+    out: &mut ChunkWriter<'_>,
+    db: &Database,
+    boundary: &str,
+    rendered: &Rendered,
+) -> Result<bool> {
     let head = format!("--{boundary}\r\nContent-Type: application/json\r\n\r\n");
     if !out.write(head.as_bytes()) || !out.write(rendered.doc.to_string().as_bytes()) {
         return Ok(false);
@@ -51,8 +56,18 @@ pub fn write_related(out: &mut ChunkWriter<'_>, db: &Database, boundary: &str, r
 }
 
 /// Writes one part of a `multipart/mixed` `open_revs` answer.
-pub fn write_mixed_part(out: &mut ChunkWriter<'_>, db: &Database, outer: &str, first: bool, part: &RevPart) -> Result<bool> {
-    let sep = if first { format!("--{outer}\r\n") } else { format!("\r\n--{outer}\r\n") };
+pub fn write_mixed_part(
+    out: &mut ChunkWriter<'_>,
+    db: &Database,
+    outer: &str,
+    first: bool,
+    part: &RevPart,
+) -> Result<bool> {
+    let sep = if first {
+        format!("--{outer}\r\n")
+    } else {
+        format!("\r\n--{outer}\r\n")
+    };
     if !out.write(sep.as_bytes()) {
         return Ok(false);
     }

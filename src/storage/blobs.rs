@@ -67,7 +67,8 @@ impl BlobWriter {
             db,
             blob,
             pregzipped: encoding == Encoding::Gzipped,
-            gzip: (encoding == Encoding::Compress).then(|| GzEncoder::new(Vec::new(), flate2::Compression::new(8))),
+            gzip: (encoding == Encoding::Compress)
+                .then(|| GzEncoder::new(Vec::new(), flate2::Compression::new(8))),
             pending: Vec::with_capacity(CHUNK),
             next_chunk: 0,
             stored_md5: Md5::new(),
@@ -83,7 +84,8 @@ impl BlobWriter {
         self.identity_len += data.len() as u64;
         match &mut self.gzip {
             Some(enc) => {
-                enc.write_all(data).map_err(|e| Error::Corrupt(e.to_string()))?;
+                enc.write_all(data)
+                    .map_err(|e| Error::Corrupt(e.to_string()))?;
                 let out = std::mem::take(enc.get_mut());
                 self.stored(&out)
             }
@@ -191,7 +193,12 @@ pub struct BlobReader {
 }
 
 impl BlobReader {
-    pub(super) fn new(tree: &sled::Db, db: u64, entry: &BlobEntry, decode_gzip: bool) -> BlobReader {
+    pub(super) fn new(
+        tree: &sled::Db,
+        db: u64,
+        entry: &BlobEntry,
+        decode_gzip: bool,
+    ) -> BlobReader {
         BlobReader {
             chunks: tree.scan_prefix(keys::chunk_prefix(db, entry.blob)),
             decoder: (decode_gzip && entry.gzip).then(|| GzDecoder::new(Vec::new())),
@@ -219,7 +226,8 @@ impl BlobReader {
             match &mut self.decoder {
                 None => return Ok(Some(chunk.to_vec())),
                 Some(dec) => {
-                    dec.write_all(&chunk).map_err(|e| Error::Corrupt(e.to_string()))?;
+                    dec.write_all(&chunk)
+                        .map_err(|e| Error::Corrupt(e.to_string()))?;
                     let out = std::mem::take(dec.get_mut());
                     if !out.is_empty() {
                         return Ok(Some(out));
