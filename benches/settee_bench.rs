@@ -9,7 +9,11 @@
 //! 2. durable single-document PUT rate (32 clients, each PUT a new doc),
 //! 3. GET rate (32 clients over existing docs),
 //! 4. `_all_docs?include_docs=true` full-scan rate (whole body read),
-//! 5. the server's RSS after the run (VmRSS, and VmHWM for the peak).
+//! 5. the server's RSS after the run (VmRSS, and VmHWM for the peak),
+//! 6. a second table: upload and download rate of one standalone
+//!    attachment (`BENCH_ATT_MB`, default 100 MiB of incompressible bytes,
+//!    streamed both ways), with the server's RSS before and its peak RSS
+//!    during each transfer, sampled from `/proc` every ~50 ms.
 //!
 //! A peer can be measured with the same workload: `BENCH_PEER_URL=http://…`
 //! (loopback only) for a server the caller started, or
@@ -24,12 +28,14 @@ use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::CONTENT_TYPE;
-use reqwest::{Client, StatusCode, Url};
+use bytes::Bytes;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::{Body, Client, StatusCode, Url};
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
@@ -47,6 +53,14 @@ const MAX_SAMPLES: usize = 5;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Longest a server may take to answer `GET /` after it was started.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
+/// Longest one attachment upload or download may take.
+const ATT_TIMEOUT: Duration = Duration::from_secs(600);
+/// Size of the pieces the attachment upload is streamed in.
+const ATT_CHUNK: usize = 64 * 1024;
+/// How often the RSS sampler reads `/proc/<pid>/status`.
+const RSS_EVERY: Duration = Duration::from_millis(50);
+/// Bytes in a MiB; every "MB" this bench prints is a MiB.
+const MIB: f64 = 1024.0 * 1024.0;
 
 fn main() -> ExitCode {
     // `cargo bench` passes `--bench`; `cargo test --benches` does not, and
@@ -76,6 +90,8 @@ struct Settings {
     gets: u64,
     phase_time: Duration,
     scan_runs: u64,
+    /// Size of the attachment phase's body; 0 skips the phase.
+    att_bytes: u64,
 }
 
 impl Settings {
@@ -87,6 +103,9 @@ impl Settings {
             gets: env_u64("BENCH_GETS", 200_000)?,
             phase_time: Duration::from_secs(env_u64("BENCH_PHASE_SECS", 10)?),
             scan_runs: env_u64("BENCH_SCAN_RUNS", 5)?.max(1),
+            att_bytes: env_u64("BENCH_ATT_MB", 100)?
+                .checked_mul(1024 * 1024)
+                .ok_or("BENCH_ATT_MB is too large")?,
         };
         if settings.bulk_batches * settings.batch_size == 0 {
             return Err("BENCH_BULK_BATCHES and BENCH_BATCH_SIZE must be > 0".into());
@@ -131,13 +150,14 @@ fn run() -> Result<()> {
     println!(
         "  workload: {} x {}-doc _bulk_docs batches (~{DOC_BYTES} B/doc); \
          {CLIENTS} clients for PUT (<= {}) and GET (<= {}), each <= {} s; \
-         {} _all_docs?include_docs=true scans",
+         {} _all_docs?include_docs=true scans; one {} MB attachment up and down",
         settings.bulk_batches,
         settings.batch_size,
         settings.puts,
         settings.gets,
         settings.phase_time.as_secs(),
-        settings.scan_runs
+        settings.scan_runs,
+        settings.att_bytes / (1024 * 1024)
     );
 
     let bin = settee_binary()?;
@@ -155,7 +175,12 @@ fn run() -> Result<()> {
 
     let settee = ServerProcess::start_settee(&bin, data_dir.path())?;
     println!("            listening on {}", settee.url);
-    let settee_figures = rt.block_on(workload(&client, &settee.url, &settings, Some(&settee)));
+    let settee_figures = rt.block_on(workload(
+        &client,
+        &settee.url,
+        &settings,
+        Some(settee.pid()),
+    ));
     let settee_log = settee.log.clone();
     drop(settee);
 
@@ -170,6 +195,10 @@ fn run() -> Result<()> {
     println!();
     print_table(&settee_figures, peer.as_ref());
     println!();
+    if settings.att_bytes > 0 {
+        print_attachment_table(settings.att_bytes, &settee_figures, peer.as_ref());
+        println!();
+    }
     print_errors("Settee", &settee_figures);
     if settee_figures.errors.is_empty() {
         let _ = std::fs::remove_file(&settee_log);
@@ -198,11 +227,7 @@ fn run_peer(
         };
         println!("  peer:     {} (BENCH_PEER_URL)", redact(&url));
         rt.block_on(wait_until_up(client, &url, None))?;
-        let figures = rt.block_on(workload(client, &url, settings, None));
-        let figures = Figures {
-            memory: pid.and_then(|p| memory_of_tree(p).ok()),
-            ..figures
-        };
+        let figures = rt.block_on(workload(client, &url, settings, pid));
         return Ok(Some(("peer".into(), figures)));
     }
     match std::env::var("BENCH_PEER").as_deref() {
@@ -212,7 +237,7 @@ fn run_peer(
                 "  peer:     pouchdb-server --in-memory on {} (writes not durable)",
                 peer.url
             );
-            let figures = rt.block_on(workload(client, &peer.url, settings, Some(&peer)));
+            let figures = rt.block_on(workload(client, &peer.url, settings, Some(peer.pid())));
             Ok(Some(("pouchdb-server".into(), figures)))
         }
         Ok("") | Err(_) => Ok(None),
@@ -296,7 +321,14 @@ impl ServerProcess {
     fn start_settee(bin: &Path, data_dir: &Path) -> Result<Self> {
         let log = data_dir.with_extension("log");
         let mut child = Command::new(bin)
-            .args(["--bind", "127.0.0.1", "--port", "0", "--data-dir"])
+            .args([
+                "--admin-party",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--data-dir",
+            ])
             .arg(data_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -537,7 +569,8 @@ struct Memory {
     processes: usize,
 }
 
-fn memory_of_tree(root: u32) -> Result<Memory> {
+/// `root` and all its descendants.
+fn process_tree(root: u32) -> HashSet<u32> {
     let all = processes();
     let mut tree: HashSet<u32> = HashSet::from([root]);
     loop {
@@ -551,6 +584,18 @@ fn memory_of_tree(root: u32) -> Result<Memory> {
             break;
         }
     }
+    tree
+}
+
+/// A `kB` field such as `VmRSS:` of `/proc/<pid>/status`, in MB.
+fn status_mb(status: &str, key: &str) -> Option<f64> {
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    let kb: f64 = line[key.len()..].split_whitespace().next()?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn memory_of_tree(root: u32) -> Result<Memory> {
+    let tree = process_tree(root);
     let mut memory = Memory {
         rss_mb: 0.0,
         hwm_mb: 0.0,
@@ -560,13 +605,10 @@ fn memory_of_tree(root: u32) -> Result<Memory> {
         let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
             continue;
         };
-        let kb = |key: &str| -> Option<f64> {
-            let line = status.lines().find(|l| l.starts_with(key))?;
-            line[key.len()..].split_whitespace().next()?.parse().ok()
-        };
-        if let (Some(rss), Some(hwm)) = (kb("VmRSS:"), kb("VmHWM:")) {
-            memory.rss_mb += rss / 1024.0;
-            memory.hwm_mb += hwm / 1024.0;
+        if let (Some(rss), Some(hwm)) = (status_mb(&status, "VmRSS:"), status_mb(&status, "VmHWM:"))
+        {
+            memory.rss_mb += rss;
+            memory.hwm_mb += hwm;
             memory.processes += 1;
         }
     }
@@ -628,6 +670,7 @@ struct Figures {
     get: Option<Rate>,
     scan: Option<Rate>,
     memory: Option<Memory>,
+    attachment: Option<AttFigures>,
     /// (phase, errors) for every phase that had any.
     errors: Vec<(&'static str, ErrorLog)>,
 }
@@ -642,12 +685,7 @@ impl Figures {
 
 /// Runs every phase against `base`; a failing phase is recorded and the
 /// next one still runs.
-async fn workload(
-    client: &Client,
-    base: &str,
-    settings: &Settings,
-    server: Option<&ServerProcess>,
-) -> Figures {
+async fn workload(client: &Client, base: &str, settings: &Settings, pid: Option<u32>) -> Figures {
     let mut figures = Figures::default();
     let stamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -675,11 +713,19 @@ async fn workload(
             figures.note("GET", take(log));
 
             // Measure memory before the database is deleted.
-            if let Some(server) = server {
-                match memory_of_tree(server.pid()) {
+            if let Some(pid) = pid {
+                match memory_of_tree(pid) {
                     Ok(m) => figures.memory = Some(m),
                     Err(e) => record(&setup, format!("reading RSS: {e}")),
                 }
+            }
+
+            // After the RSS reading above, so that figure is unchanged.
+            if settings.att_bytes > 0 {
+                let log = Arc::new(Mutex::new(ErrorLog::default()));
+                figures.attachment =
+                    Some(attachment_phase(client, &db_url, settings.att_bytes, pid, &log).await);
+                figures.note("attachment", take(log));
             }
             if let Err(e) =
                 request_ok(client.delete(&db_url), "DELETE /{db}", &[StatusCode::OK]).await
@@ -976,6 +1022,277 @@ async fn concurrent_phase(
     }
 }
 
+// ------------------------------------------------------------- attachment
+
+/// One standalone attachment sent up and read back.
+#[derive(Debug, Clone, Copy, Default)]
+struct AttFigures {
+    /// Upload time, from the request's start to the server's 201.
+    upload: Option<Duration>,
+    /// Download time, from the request's start to the last byte; only
+    /// when length and checksum matched what was uploaded.
+    download: Option<Duration>,
+    /// Server RSS just before the upload, MB.
+    rss_before_mb: Option<f64>,
+    upload_peak: Option<Peak>,
+    download_peak: Option<Peak>,
+    /// Server VmHWM (lifetime peak) before and after the phase, MB: a
+    /// spike shorter than the sampling interval still shows here.
+    hwm_before_mb: Option<f64>,
+    hwm_after_mb: Option<f64>,
+    /// Server RSS once the download is complete, MB.
+    rss_after_mb: Option<f64>,
+}
+
+/// The highest RSS seen by a sampler, and how many samples it took.
+#[derive(Debug, Clone, Copy)]
+struct Peak {
+    mb: f64,
+    samples: u64,
+}
+
+/// Total VmRSS and VmHWM of `pids` in MB; `None` when none is readable.
+fn rss_of(pids: &[u32]) -> Option<(f64, f64)> {
+    let mut found = None;
+    for pid in pids {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            continue;
+        };
+        if let (Some(rss), Some(hwm)) = (status_mb(&status, "VmRSS:"), status_mb(&status, "VmHWM:"))
+        {
+            let (r, h) = found.unwrap_or((0.0, 0.0));
+            found = Some((r + rss, h + hwm));
+        }
+    }
+    found
+}
+
+/// A background thread reading the RSS of a process tree every
+/// `RSS_EVERY` until stopped; keeps the highest value.
+struct RssSampler {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Option<Peak>>,
+}
+
+impl RssSampler {
+    fn start(pids: Vec<u32>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut peak: Option<Peak> = None;
+            loop {
+                // Checked before sampling, so a final sample is taken
+                // after `finish` asked to stop.
+                let last = flag.load(Ordering::Acquire);
+                if let Some((rss, _)) = rss_of(&pids) {
+                    peak = Some(match peak {
+                        Some(p) => Peak {
+                            mb: p.mb.max(rss),
+                            samples: p.samples + 1,
+                        },
+                        None => Peak {
+                            mb: rss,
+                            samples: 1,
+                        },
+                    });
+                }
+                if last {
+                    return peak;
+                }
+                std::thread::park_timeout(RSS_EVERY);
+            }
+        });
+        RssSampler { stop, thread }
+    }
+
+    fn finish(self) -> Option<Peak> {
+        self.stop.store(true, Ordering::Release);
+        self.thread.thread().unpark();
+        self.thread.join().ok().flatten()
+    }
+}
+
+/// A cheap order-sensitive checksum over 8-byte words (not a hash for
+/// anything but spotting a corrupted or reordered transfer).
+#[derive(Debug, Clone, Copy, Default)]
+struct Checksum {
+    state: u64,
+    len: u64,
+    tail: [u8; 8],
+    tail_len: usize,
+}
+
+impl Checksum {
+    fn mix(&mut self, word: u64) {
+        self.state = (self.state ^ word)
+            .wrapping_mul(0x0000_0100_0000_01B3)
+            .rotate_left(29);
+    }
+
+    fn update(&mut self, mut data: &[u8]) {
+        self.len += data.len() as u64;
+        if self.tail_len > 0 {
+            let take = (8 - self.tail_len).min(data.len());
+            self.tail[self.tail_len..self.tail_len + take].copy_from_slice(&data[..take]);
+            self.tail_len += take;
+            data = &data[take..];
+            if self.tail_len < 8 {
+                return;
+            }
+            self.mix(u64::from_le_bytes(self.tail));
+            self.tail_len = 0;
+        }
+        let mut words = data.chunks_exact(8);
+        for w in &mut words {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            self.mix(u64::from_le_bytes(b));
+        }
+        let rest = words.remainder();
+        self.tail[..rest.len()].copy_from_slice(rest);
+        self.tail_len = rest.len();
+    }
+
+    /// (length, checksum) of everything seen.
+    fn finish(mut self) -> (u64, u64) {
+        let mut last = [0u8; 8];
+        last[..self.tail_len].copy_from_slice(&self.tail[..self.tail_len]);
+        self.mix(u64::from_le_bytes(last));
+        self.mix(self.len);
+        (self.len, self.state)
+    }
+}
+
+/// Incompressible pseudo-random bytes (xorshift64*), `ATT_CHUNK` at a
+/// time; the stream also checksums what it hands out.
+struct RandomBody {
+    state: u64,
+    left: u64,
+    sum: Arc<Mutex<Checksum>>,
+}
+
+impl RandomBody {
+    fn next_chunk(&mut self) -> Option<Bytes> {
+        if self.left == 0 {
+            return None;
+        }
+        let size = self.left.min(ATT_CHUNK as u64) as usize;
+        let mut chunk = Vec::with_capacity(size + 8);
+        while chunk.len() < size {
+            self.state ^= self.state >> 12;
+            self.state ^= self.state << 25;
+            self.state ^= self.state >> 27;
+            let word = self.state.wrapping_mul(0x2545_F491_4F6C_DD1D);
+            chunk.extend_from_slice(&word.to_le_bytes());
+        }
+        chunk.truncate(size);
+        self.left -= size as u64;
+        self.sum
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .update(&chunk);
+        Some(Bytes::from(chunk))
+    }
+}
+
+/// `PUT /{db}/{doc}/{name}` (no rev: creates the doc) with a streamed
+/// `application/octet-stream` body of `bytes` bytes, then `GET` it back
+/// streamed, checking length and checksum; the server's RSS is sampled
+/// in the background during each transfer.
+async fn attachment_phase(
+    client: &Client,
+    db_url: &str,
+    bytes: u64,
+    pid: Option<u32>,
+    log: &SharedLog,
+) -> AttFigures {
+    let url = format!("{db_url}/attachment-bench/blob.bin");
+    let pids: Vec<u32> = pid
+        .map(|p| process_tree(p).into_iter().collect())
+        .unwrap_or_default();
+    let mut figures = AttFigures::default();
+    if let Some((rss, hwm)) = rss_of(&pids) {
+        figures.rss_before_mb = Some(rss);
+        figures.hwm_before_mb = Some(hwm);
+    }
+
+    let sum = Arc::new(Mutex::new(Checksum::default()));
+    let body = RandomBody {
+        state: 0x9E37_79B9_7F4A_7C15,
+        left: bytes,
+        sum: Arc::clone(&sum),
+    };
+    let stream = futures::stream::unfold(body, |mut body| async move {
+        body.next_chunk()
+            .map(|chunk| (Ok::<_, std::io::Error>(chunk), body))
+    });
+    let request = client
+        .put(&url)
+        .timeout(ATT_TIMEOUT)
+        .header(CONTENT_TYPE, "application/octet-stream")
+        .header(CONTENT_LENGTH, bytes)
+        .body(Body::wrap_stream(stream));
+    let what = "PUT /{db}/{doc}/{attachment}";
+    let sampler = (!pids.is_empty()).then(|| RssSampler::start(pids.clone()));
+    let start = Instant::now();
+    let put = request_ok(request, what, &[StatusCode::CREATED, StatusCode::ACCEPTED]).await;
+    let elapsed = start.elapsed();
+    figures.upload_peak = sampler.and_then(RssSampler::finish);
+    if let Err(e) = put {
+        record(log, e);
+        return figures;
+    }
+    figures.upload = Some(elapsed);
+    let sent = sum.lock().unwrap_or_else(|p| p.into_inner()).finish();
+
+    let what = "GET /{db}/{doc}/{attachment}";
+    let sampler = (!pids.is_empty()).then(|| RssSampler::start(pids.clone()));
+    let start = Instant::now();
+    let got = read_checksummed(client, &url).await;
+    let elapsed = start.elapsed();
+    figures.download_peak = sampler.and_then(RssSampler::finish);
+    match got {
+        Ok(got) if got == sent => figures.download = Some(elapsed),
+        Ok((len, sum)) => record(
+            log,
+            format!(
+                "{what}: got {len} bytes (checksum {sum:016x}), sent {} bytes (checksum {:016x})",
+                sent.0, sent.1
+            ),
+        ),
+        Err(e) => record(log, format!("{what}: {e}")),
+    }
+    if let Some((rss, hwm)) = rss_of(&pids) {
+        figures.rss_after_mb = Some(rss);
+        figures.hwm_after_mb = Some(hwm);
+    }
+    figures
+}
+
+/// GETs `url`, checksumming the streamed body without keeping it.
+async fn read_checksummed(client: &Client, url: &str) -> Result<(u64, u64), String> {
+    let mut resp = client
+        .get(url)
+        .timeout(ATT_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| chain(&e))?;
+    let status = resp.status();
+    if status != StatusCode::OK {
+        let body = resp.bytes().await.unwrap_or_default();
+        return Err(format!("-> {status}: {}", snippet(&body)));
+    }
+    let mut sum = Checksum::default();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| format!("-> {status}, after {} bytes: {}", sum.len, chain(&e)))?
+    {
+        sum.update(&chunk);
+    }
+    Ok(sum.finish())
+}
+
 // ----------------------------------------------------------------- output
 
 /// CouchDB 3.4's figures for the same workload, and Settee's target.
@@ -1088,32 +1405,8 @@ fn print_table(settee: &Figures, peer: Option<&(String, Figures)>) {
         rows.push(row);
     }
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for (r, row) in rows.iter().enumerate() {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            let w = widths[c];
-            // Text columns left-aligned, figures right-aligned.
-            if c < 2 || c == columns - 1 || c == columns - 2 {
-                let _ = write!(line, "{cell:<w$}  ");
-            } else {
-                let _ = write!(line, "{cell:>w$}  ");
-            }
-        }
-        println!("{}", line.trim_end());
-        if r == 0 {
-            let total: usize = widths.iter().sum::<usize>() + 2 * (columns.saturating_sub(1));
-            println!("{}", "-".repeat(total));
-        }
-    }
+    // Text columns left-aligned, figures right-aligned.
+    print_grid(&rows, |c| c < 2 || c + 2 >= columns);
     let detail = |name: &str, f: &Figures| {
         let part = |label: &str, r: Option<Rate>| match r {
             Some(r) => format!("{label} {} in {:.2} s", r.count, r.elapsed.as_secs_f64()),
@@ -1139,6 +1432,98 @@ fn print_table(settee: &Figures, peer: Option<&(String, Figures)>) {
     println!(
         "  CouchDB 3.4 column: reference figures for this workload, not measured here; \
          the load generator shares the machine's cores with the server."
+    );
+}
+
+/// Prints `rows` in aligned columns, the first row as a header;
+/// `left(column)` says which columns hold text (left-aligned).
+fn print_grid(rows: &[Vec<String>], left: impl Fn(usize) -> bool) {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for (r, row) in rows.iter().enumerate() {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            let w = widths[c];
+            if left(c) {
+                let _ = write!(line, "{cell:<w$}  ");
+            } else {
+                let _ = write!(line, "{cell:>w$}  ");
+            }
+        }
+        println!("{}", line.trim_end());
+        if r == 0 {
+            let total: usize = widths.iter().sum::<usize>() + 2 * (columns.saturating_sub(1));
+            println!("{}", "-".repeat(total));
+        }
+    }
+}
+
+/// The attachment phase's table: one row per server.
+fn print_attachment_table(bytes: u64, settee: &Figures, peer: Option<&(String, Figures)>) {
+    let mb = bytes as f64 / MIB;
+    let mut rows = vec![vec![
+        format!("attachment, {mb:.0} MB"),
+        "upload MB/s".into(),
+        "download MB/s".into(),
+        "RSS before MB".into(),
+        "peak RSS upload MB".into(),
+        "peak RSS download MB".into(),
+    ]];
+    let mut servers = vec![("Settee", settee)];
+    if let Some((label, f)) = peer {
+        servers.push((label.as_str(), f));
+    }
+    let rate = |d: Option<Duration>| d.map(|d| mb / d.as_secs_f64().max(f64::EPSILON));
+    for (name, f) in &servers {
+        let a = f.attachment.unwrap_or_default();
+        rows.push(vec![
+            name.to_string(),
+            number(rate(a.upload)),
+            number(rate(a.download)),
+            number(a.rss_before_mb),
+            number(a.upload_peak.map(|p| p.mb)),
+            number(a.download_peak.map(|p| p.mb)),
+        ]);
+    }
+    print_grid(&rows, |c| c == 0);
+    println!();
+    for (name, f) in &servers {
+        let a = f.attachment.unwrap_or_default();
+        let secs = |d: Option<Duration>| match d {
+            Some(d) => format!("{:.2} s", d.as_secs_f64()),
+            None => "failed".into(),
+        };
+        let samples = |p: Option<Peak>| p.map_or(0, |p| p.samples);
+        println!(
+            "  {name}: upload {}, download {} (length and checksum {}); \
+             RSS samples {} + {}; VmRSS after {} MB; VmHWM {} -> {} MB",
+            secs(a.upload),
+            secs(a.download),
+            if a.download.is_some() {
+                "match"
+            } else {
+                "not verified"
+            },
+            samples(a.upload_peak),
+            samples(a.download_peak),
+            number(a.rss_after_mb),
+            number(a.hwm_before_mb),
+            number(a.hwm_after_mb),
+        );
+    }
+    println!(
+        "  Streamed application/octet-stream body of pseudo-random bytes; PUT without \
+         rev creates the doc. RSS summed over the server's process tree, sampled every \
+         {} ms; MB = MiB.",
+        RSS_EVERY.as_millis()
     );
 }
 

@@ -21,3 +21,6 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check -r compat-suite/python/requirements.txt
 "$VENV/bin/python" -m pytest compat-suite/python -q
+
+echo "== compat-suite: PouchDB replication (node)"
+(cd compat-suite/node && npm ci --no-audit --no-fund --loglevel=error && node --test test/)

@@ -7,7 +7,11 @@ use clap::Parser;
 
 /// Command line and environment of the `settee` binary.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "settee", version, about = "A CouchDB-compatible document database server")]
+#[command(
+    name = "settee",
+    version,
+    about = "A CouchDB-compatible document database server"
+)]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "SETTEE_BIND", default_value = "127.0.0.1")]
@@ -25,11 +29,26 @@ pub struct Config {
     #[arg(long, env = "SETTEE_MAX_DOCUMENT_SIZE", default_value_t = 8_000_000)]
     pub max_document_size: usize,
     /// Largest accepted request body in bytes (CouchDB's chttpd/max_http_request_size).
-    #[arg(long, env = "SETTEE_MAX_HTTP_REQUEST_SIZE", default_value_t = 4_294_967_296)]
+    #[arg(
+        long,
+        env = "SETTEE_MAX_HTTP_REQUEST_SIZE",
+        default_value_t = 4_294_967_296
+    )]
     pub max_http_request_size: u64,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "SETTEE_WORKERS")]
     pub workers: Option<usize>,
+    /// A CouchDB-style ini file (`[admins]`, `[chttpd_auth]`, `[cors]`, `[ssl]`, …);
+    /// plain admin passwords in it are replaced by their hashes.
+    #[arg(long = "config", env = "SETTEE_CONFIG", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+    /// A server admin (repeatable); the password is hashed at startup.
+    #[arg(long = "admin", env = "SETTEE_ADMIN", value_name = "NAME:PASSWORD")]
+    pub admins: Vec<String>,
+    /// Start without any server admin: every request is an admin (CouchDB's
+    /// "admin party"). Without it, Settee refuses to start with no admin.
+    #[arg(long)]
+    pub admin_party: bool,
 }
 
 impl Config {
@@ -43,6 +62,10 @@ impl Config {
             max_document_size: 8_000_000,
             max_http_request_size: 4_294_967_296,
             workers: Some(2),
+            config_file: None,
+            admins: Vec::new(),
+            // a test fixture: the binary's default stays strict
+            admin_party: true,
         }
     }
 }

@@ -36,6 +36,12 @@ pub enum Error {
     /// 416 for a `Range` outside the attachment.
     #[error("Requested range not satisfiable")]
     RangeNotSatisfiable,
+    /// 401 `unauthorized`: no or wrong credentials, or not a server admin.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403 `forbidden`: authenticated, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404 `not_found` with a reason such as `missing`, `deleted` or `Database does not exist.`.
     #[error("{0}")]
     NotFound(String),
@@ -70,7 +76,11 @@ pub enum Error {
     /// A Mango (`_index`, `_find`, `_explain`) error with CouchDB's own
     /// status and `error` string (`invalid_operator`, `no_usable_index`, …).
     #[error("{reason}")]
-    Mango { status: u16, error: &'static str, reason: String },
+    Mango {
+        status: u16,
+        error: &'static str,
+        reason: String,
+    },
     /// 500 from the storage engine: the disk, not the client.
     #[error("storage error: {0}")]
     Storage(#[from] sled::Error),
@@ -104,22 +114,32 @@ impl Error {
             Error::BadContentType | Error::UnsupportedContentEncoding(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_content_type")
             }
-            Error::RangeNotSatisfiable => (StatusCode::RANGE_NOT_SATISFIABLE, "requested_range_not_satisfiable"),
+            Error::RangeNotSatisfiable => (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "requested_range_not_satisfiable",
+            ),
             Error::QueryParseError(_) => (StatusCode::BAD_REQUEST, "query_parse_error"),
+            Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Error::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "not_acceptable"),
             Error::Conflict => (StatusCode::CONFLICT, "conflict"),
             Error::FileExists => (StatusCode::PRECONDITION_FAILED, "file_exists"),
-            Error::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, "precondition_failed"),
+            Error::PreconditionFailed(_) => {
+                (StatusCode::PRECONDITION_FAILED, "precondition_failed")
+            }
             Error::MissingStub(_) => (StatusCode::PRECONDITION_FAILED, "missing_stub"),
             Error::DocumentTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "document_too_large"),
             Error::RequestTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             Error::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
-            Error::Mango { status, error, .. } => {
-                (StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST), error)
+            Error::Mango { status, error, .. } => (
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
+                error,
+            ),
+            Error::Storage(_) | Error::Corrupt(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal_server_error")
             }
-            Error::Storage(_) | Error::Corrupt(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_server_error"),
         }
     }
 

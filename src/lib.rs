@@ -4,10 +4,12 @@
 //! document and revision model), [`storage`] (sled). [`Server::start`]
 //! wires them together; the binary and the integration tests both use it.
 
+pub mod auth;
 pub mod config;
 pub mod couch;
 pub mod error;
 pub mod http;
+pub mod ini;
 pub mod storage;
 
 use std::net::SocketAddr;
@@ -23,6 +25,8 @@ use crate::storage::Store;
 /// A running Settee server.
 pub struct Server {
     addr: SocketAddr,
+    /// The HTTPS listener, when `[ssl]` has a certificate and key.
+    tls_addr: Option<SocketAddr>,
     server: actix_web::dev::Server,
     store: Arc<Store>,
 }
@@ -32,10 +36,33 @@ impl Server {
     pub async fn start(config: Config) -> std::io::Result<Server> {
         let store = Store::open(&config.data_dir, config.in_memory)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let uuid = store.server_uuid().map_err(|e| std::io::Error::other(e.to_string()))?;
-        let workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let uuid = store
+            .server_uuid()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let workers = config
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let bind = (config.bind.clone(), config.port);
-        let state = web::Data::new(AppState { store: Arc::clone(&store), config, uuid });
+        let settings = auth::settings::from_config(&config)?;
+        if settings.default_security_everyone {
+            store.set_default_security("{}");
+        }
+        http::auth::ensure_users_db(&store, &settings.authentication_db)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let tls = match &settings.tls {
+            Some(t) => Some((
+                (config.bind.clone(), t.port),
+                http::tls::server_config(&t.cert_file, &t.key_file)?,
+            )),
+            None => None,
+        };
+        let state = web::Data::new(AppState {
+            store: Arc::clone(&store),
+            config,
+            uuid,
+            auth: Arc::new(auth::Auth::new(settings)),
+            user_docs: http::auth::UserDocs::default(),
+        });
         let http = HttpServer::new(move || {
             App::new()
                 .wrap_fn(|req, srv| {
@@ -53,14 +80,27 @@ impl Server {
         })
         .workers(workers)
         .backlog(1024)
+        // A client that closes its side has gone: drop its response at
+        // once, so an idle `_changes` feed ends when its listener leaves.
+        .h1_allow_half_closed(false)
         .bind(bind)?;
-        let addr = http
-            .addrs()
+        let http = match tls {
+            Some((tls_bind, tls_config)) => http.bind_rustls_0_23(tls_bind, tls_config)?,
+            None => http,
+        };
+        let addrs = http.addrs();
+        let addr = addrs
             .first()
             .copied()
             .ok_or_else(|| std::io::Error::other("no listening address"))?;
+        let tls_addr = addrs.get(1).copied();
         let server = http.disable_signals().run();
-        Ok(Server { addr, server, store })
+        Ok(Server {
+            addr,
+            tls_addr,
+            server,
+            store,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -70,6 +110,11 @@ impl Server {
     /// `http://ADDR:PORT`
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `https://ADDR:PORT`, when HTTPS is configured.
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls_addr.map(|a| format!("https://{a}"))
     }
 
     /// Serves until the process is stopped, then flushes storage.

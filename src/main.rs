@@ -2,7 +2,8 @@
 
 use clap::Parser;
 
-fn main() -> std::io::Result<()> {
+
+fn main() -> std::process::ExitCode {
     let config = settee::config::Config::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -11,9 +12,19 @@ fn main() -> std::io::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    actix_web::rt::System::new().block_on(async move {
+    let run = actix_web::rt::System::new().block_on(async move {
         let server = settee::Server::start(config).await?;
         println!("Settee listening on {}", server.url());
+        if let Some(url) = server.tls_url() {
+            println!("Settee listening on {url}");
+        }
         server.wait().await
-    })
+    });
+    match run {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("settee: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -5,7 +5,12 @@ use serde_json::{json, Value};
 use crate::common::*;
 
 fn ids(body: &Value) -> Vec<String> {
-    body["rows"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect()
+    body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn seed(db: &str, ids: &[&str]) {
@@ -26,9 +31,15 @@ fn ranges_and_order() {
     let r = get(&format!("/{db}/_all_docs?startkey=%22a%22&endkey=%22b%22")).body;
     assert_eq!(ids(&r), vec!["a", "b"]);
     assert_eq!(r["offset"], 2);
-    let r = get(&format!("/{db}/_all_docs?start_key=%22a%22&end_key=%22c%22&inclusive_end=false")).body;
+    let r = get(&format!(
+        "/{db}/_all_docs?start_key=%22a%22&end_key=%22c%22&inclusive_end=false"
+    ))
+    .body;
     assert_eq!(ids(&r), vec!["a", "b"]);
-    let r = get(&format!("/{db}/_all_docs?startkey=%22c%22&endkey=%22a%22&descending=true")).body;
+    let r = get(&format!(
+        "/{db}/_all_docs?startkey=%22c%22&endkey=%22a%22&descending=true"
+    ))
+    .body;
     assert_eq!(ids(&r), vec!["c", "b", "a"]);
     let r = get(&format!("/{db}/_all_docs?descending=true&limit=2&skip=1")).body;
     assert_eq!(ids(&r), vec!["c", "b"]);
@@ -48,9 +59,15 @@ fn ranges_and_order() {
 fn keys_with_missing_and_deleted() {
     let db = new_db("keys");
     seed(&db, &["a", "b"]);
-    let rev = get(&format!("/{db}/b")).body["_rev"].as_str().unwrap().to_string();
+    let rev = get(&format!("/{db}/b")).body["_rev"]
+        .as_str()
+        .unwrap()
+        .to_string();
     delete(&format!("/{db}/b?rev={rev}"));
-    let r = post(&format!("/{db}/_all_docs?include_docs=true"), &json!({"keys": ["b", "zz", "a"]}));
+    let r = post(
+        &format!("/{db}/_all_docs?include_docs=true"),
+        &json!({"keys": ["b", "zz", "a"]}),
+    );
     assert_eq!(r.status, 200);
     let rows = r.body["rows"].as_array().unwrap();
     assert_eq!(rows[0]["value"]["deleted"], true);
@@ -84,7 +101,10 @@ fn soledad_generation_scans() {
 fn queries_endpoint() {
     let db = new_db("queries");
     seed(&db, &["a", "b", "c"]);
-    let r = post(&format!("/{db}/_all_docs/queries"), &json!({"queries": [{"keys": ["b"]}, {"limit": 1, "skip": 2}]}));
+    let r = post(
+        &format!("/{db}/_all_docs/queries"),
+        &json!({"queries": [{"keys": ["b"]}, {"limit": 1, "skip": 2}]}),
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.body["results"][0]["rows"][0]["id"], "b");
     assert_eq!(r.body["results"][1]["rows"][0]["id"], "c");
@@ -93,7 +113,9 @@ fn queries_endpoint() {
 #[test]
 fn large_result_streams_valid_json() {
     let db = new_db("large");
-    let docs: Vec<Value> = (0..3000).map(|i| json!({"_id": format!("doc{i:05}"), "pad": "p".repeat(100)})).collect();
+    let docs: Vec<Value> = (0..3000)
+        .map(|i| json!({"_id": format!("doc{i:05}"), "pad": "p".repeat(100)}))
+        .collect();
     post(&format!("/{db}/_bulk_docs"), &json!({"docs": docs}));
     let r = get(&format!("/{db}/_all_docs?include_docs=true"));
     assert_eq!(r.status, 200);

@@ -15,7 +15,10 @@ fn bulk_docs_results_per_doc() {
     assert_eq!(r.status, 201);
     let rows = r.body.as_array().unwrap();
     assert_eq!(rows[0]["ok"], true);
-    assert_eq!(rows[1], json!({"id": "exists", "error": "conflict", "reason": "Document update conflict."}));
+    assert_eq!(
+        rows[1],
+        json!({"id": "exists", "error": "conflict", "reason": "Document update conflict."})
+    );
     assert_eq!(rows[2]["id"].as_str().unwrap().len(), 32);
     assert!(rows[3]["rev"].as_str().unwrap().starts_with("2-"));
     post(&format!("/{db}/_bulk_docs"), &json!({})).assert_error(
@@ -23,13 +26,16 @@ fn bulk_docs_results_per_doc() {
         "bad_request",
         Some("POST body must include `docs` parameter."),
     );
-    post(&format!("/{db}/_bulk_docs"), &json!({"docs": [{"_id": "x"}], "new_edits": false})).assert_error(
-        400,
-        "bad_request",
-        None,
-    );
+    post(
+        &format!("/{db}/_bulk_docs"),
+        &json!({"docs": [{"_id": "x"}], "new_edits": false}),
+    )
+    .assert_error(400, "bad_request", None);
     // a bad document fails the whole request and writes nothing
-    let r = post(&format!("/{db}/_bulk_docs"), &json!({"docs": [{"_id": "ok1"}, {"_id": "_bad"}]}));
+    let r = post(
+        &format!("/{db}/_bulk_docs"),
+        &json!({"docs": [{"_id": "ok1"}, {"_id": "_bad"}]}),
+    );
     r.assert_error(400, "illegal_docid", None);
     get(&format!("/{db}/ok1")).assert_error(404, "not_found", None);
 }
@@ -61,7 +67,10 @@ fn revs_diff_reports_missing() {
         &json!({"a": [rev, "2-0123456789abcdef0123456789abcdef"], "b": ["1-abc"]}),
     );
     assert_eq!(r.status, 200);
-    assert_eq!(r.body["a"]["missing"], json!(["2-0123456789abcdef0123456789abcdef"]));
+    assert_eq!(
+        r.body["a"]["missing"],
+        json!(["2-0123456789abcdef0123456789abcdef"])
+    );
     assert_eq!(r.body["a"]["possible_ancestors"], json!([rev]));
     assert_eq!(r.body["b"], json!({"missing": ["1-abc"]}));
 }

@@ -21,7 +21,14 @@ fn create_info_delete() {
     assert_eq!(info["doc_count"], 0);
     assert_eq!(info["doc_del_count"], 0);
     assert!(info["update_seq"].as_str().unwrap().starts_with("0-"));
-    assert!(info["instance_start_time"].as_str().unwrap().parse::<u64>().unwrap() > 1_600_000_000);
+    assert!(
+        info["instance_start_time"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 1_600_000_000
+    );
     for k in ["file", "external", "active"] {
         assert!(info["sizes"][k].is_u64(), "{k}");
     }
@@ -51,7 +58,11 @@ fn names_follow_couchdb_rules() {
     let decoded = name.replace("%2F", "/");
     assert_eq!(get(&format!("/{name}")).body["db_name"], decoded.as_str());
     let all = get("/_all_dbs").body;
-    assert!(all.as_array().unwrap().iter().any(|n| n == decoded.as_str()));
+    assert!(all
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n == decoded.as_str()));
 }
 
 #[test]
@@ -73,22 +84,35 @@ fn security_round_trip() {
     let default = json!({"members": {"roles": ["_admin"]}, "admins": {"roles": ["_admin"]}});
     assert_eq!(get(&format!("/{db}/_security")).body, default);
     let sec = json!({"members": {"names": ["soledad"], "roles": []}, "admins": {"names": [], "roles": []}});
-    assert_eq!(put(&format!("/{db}/_security"), &sec).body, json!({"ok": true}));
+    assert_eq!(
+        put(&format!("/{db}/_security"), &sec).body,
+        json!({"ok": true})
+    );
     assert_eq!(get(&format!("/{db}/_security")).body, sec);
-    put(&format!("/{db}/_security"), &json!({"members": {"names": "x"}})).assert_error(400, "bad_request", None);
+    put(
+        &format!("/{db}/_security"),
+        &json!({"members": {"names": "x"}}),
+    )
+    .assert_error(400, "bad_request", None);
 }
 
 #[test]
 fn revs_limit() {
     let db = new_db("revslimit");
     assert_eq!(get(&format!("/{db}/_revs_limit")).body, json!(1000));
-    assert_eq!(put(&format!("/{db}/_revs_limit"), &json!(5)).body, json!({"ok": true}));
+    assert_eq!(
+        put(&format!("/{db}/_revs_limit"), &json!(5)).body,
+        json!({"ok": true})
+    );
     assert_eq!(get(&format!("/{db}/_revs_limit")).body, json!(5));
     put(&format!("/{db}/_revs_limit"), &json!("x")).assert_error(400, "bad_request", None);
     // stemming: after 8 edits only 5 revisions are remembered
     let mut rev = create(&db, "d", &json!({"n": 0}));
     for n in 1..8 {
-        rev = put(&format!("/{db}/d"), &json!({"_rev": rev, "n": n})).body["rev"].as_str().unwrap().to_string();
+        rev = put(&format!("/{db}/d"), &json!({"_rev": rev, "n": n})).body["rev"]
+            .as_str()
+            .unwrap()
+            .to_string();
     }
     let r = get(&format!("/{db}/d?revs=true"));
     assert_eq!(r.body["_revisions"]["ids"].as_array().unwrap().len(), 5);
@@ -98,14 +122,20 @@ fn revs_limit() {
 #[test]
 fn ensure_full_commit_and_compact() {
     let db = new_db("commit");
-    let r = req(Method::POST, &format!("/{db}/_ensure_full_commit"), Some(&json!({})));
+    let r = req(
+        Method::POST,
+        &format!("/{db}/_ensure_full_commit"),
+        Some(&json!({})),
+    );
     assert_eq!(r.status, 201);
     assert_eq!(r.body["ok"], true);
     assert!(r.body["instance_start_time"].is_string());
     let rev1 = create(&db, "d", &json!({"big": "x".repeat(10_000)}));
     put(&format!("/{db}/d"), &json!({"_rev": rev1, "small": 1}));
     assert_eq!(get(&format!("/{db}/d?rev={rev1}")).status, 200);
-    let before = get(&format!("/{db}")).body["sizes"]["active"].as_u64().unwrap();
+    let before = get(&format!("/{db}")).body["sizes"]["active"]
+        .as_u64()
+        .unwrap();
     let r = req(Method::POST, &format!("/{db}/_compact"), Some(&json!({})));
     assert_eq!(r.status, 202);
     let mut reclaimed = false;
@@ -116,12 +146,21 @@ fn ensure_full_commit_and_compact() {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert!(reclaimed, "old revision body still readable after compaction");
-    let after = get(&format!("/{db}")).body["sizes"]["active"].as_u64().unwrap();
+    assert!(
+        reclaimed,
+        "old revision body still readable after compaction"
+    );
+    let after = get(&format!("/{db}")).body["sizes"]["active"]
+        .as_u64()
+        .unwrap();
     assert!(after + 10_000 <= before, "active {before} -> {after}");
     let info = get(&format!("/{db}/d?revs_info=true")).body;
     assert_eq!(info["_revs_info"][1]["status"], "missing");
-    raw(Method::POST, &format!("/{db}/_compact"), "text/plain", "").assert_error(415, "bad_content_type", None);
+    raw(Method::POST, &format!("/{db}/_compact"), "text/plain", "").assert_error(
+        415,
+        "bad_content_type",
+        None,
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 fn start(dir: &std::path::Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_settee"))
-        .args(["--port", "0", "--data-dir"])
+        .args(["--admin-party", "--port", "0", "--data-dir"])
         .arg(dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -19,8 +19,14 @@ fn start(dir: &std::path::Path) -> (Child, String) {
         .expect("spawn settee");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read banner");
-    let url = line.trim().strip_prefix("Settee listening on ").expect("banner").to_string();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read banner");
+    let url = line
+        .trim()
+        .strip_prefix("Settee listening on ")
+        .expect("banner")
+        .to_string();
     (child, url)
 }
 
@@ -29,12 +35,16 @@ fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, url) = start(dir.path());
     let client = reqwest::blocking::Client::new();
-    assert_eq!(client.put(format!("{url}/crash")).send().unwrap().status(), 201);
+    assert_eq!(
+        client.put(format!("{url}/crash")).send().unwrap().status(),
+        201
+    );
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..8)
         .map(|w| {
-            let (acked, stop, url, client) = (acked.clone(), stop.clone(), url.clone(), client.clone());
+            let (acked, stop, url, client) =
+                (acked.clone(), stop.clone(), url.clone(), client.clone());
             std::thread::spawn(move || {
                 let mut i = 0;
                 while !stop.load(Ordering::SeqCst) {
@@ -82,8 +92,105 @@ fn acknowledged_writes_survive_kill_9() {
         assert_eq!(row["id"], id.as_str(), "acknowledged doc {id} lost: {row}");
         assert_eq!(row["value"]["rev"], rev.as_str());
     }
-    let info: Value = client.get(format!("{url}/crash")).send().unwrap().json().unwrap();
+    let info: Value = client
+        .get(format!("{url}/crash"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert!(info["doc_count"].as_u64().unwrap() >= acked.len() as u64);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Attachment bodies live in files on disk: they survive kill -9, are
+/// shared between documents with the same content, and compaction and
+/// database deletion remove them.
+#[test]
+fn attachment_files_survive_kill_9_and_are_reclaimed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = start(dir.path());
+    let client = reqwest::blocking::Client::new();
+    assert_eq!(client.put(format!("{url}/atts")).send().unwrap().status(), 201);
+    let body: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let mut revs = Vec::new();
+    for doc in ["a", "b"] {
+        let r = client
+            .put(format!("{url}/atts/{doc}/big.bin"))
+            .header("Content-Type", "application/octet-stream")
+            .body(body.clone())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().unwrap();
+        revs.push(v["rev"].as_str().unwrap().to_string());
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let files = |root: &std::path::Path| -> usize {
+        walk(&root.join("attachments"))
+            .iter()
+            .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("tmp-")))
+            .count()
+    };
+    // identical bodies are stored once
+    assert_eq!(files(dir.path()), 1);
+    let (mut child, url) = start(dir.path());
+    let got = client.get(format!("{url}/atts/a/big.bin")).send().unwrap().bytes().unwrap();
+    assert!(got.as_ref() == body.as_slice(), "attachment differs after restart");
+    for (doc, rev) in ["a", "b"].iter().zip(&revs) {
+        let r = client.delete(format!("{url}/atts/{doc}/big.bin?rev={rev}")).send().unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = client
+        .post(format!("{url}/atts/_compact"))
+        .header("Content-Type", "application/json")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let mut reclaimed = false;
+    for _ in 0..200 {
+        if files(dir.path()) == 0 {
+            reclaimed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(reclaimed, "compaction left the attachment file");
+    client
+        .put(format!("{url}/atts/c/x.bin"))
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![1u8; 1000])
+        .send()
+        .unwrap();
+    assert_eq!(files(dir.path()), 1);
+    assert_eq!(client.delete(format!("{url}/atts")).send().unwrap().status(), 200);
+    let mut removed = false;
+    for _ in 0..200 {
+        if files(dir.path()) == 0 {
+            removed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(removed, "deleting the database left its attachment files");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Every file below `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
 }

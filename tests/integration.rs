@@ -5,10 +5,14 @@ mod common;
 
 mod all_docs;
 mod attachments;
+mod auth;
 mod bulk;
+mod changes;
 mod databases;
 mod documents;
 mod durability;
 mod local_docs;
+mod mango;
+mod replication;
 mod revisions;
 mod server;

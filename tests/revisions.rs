@@ -53,7 +53,10 @@ fn live_leaf_beats_longer_deleted_branch() {
 fn recreate_after_delete_extends_tombstone() {
     let db = new_db("recreate");
     let rev1 = create(&db, "d", &json!({"v": 1}));
-    let rev2 = delete(&format!("/{db}/d?rev={rev1}")).body["rev"].as_str().unwrap().to_string();
+    let rev2 = delete(&format!("/{db}/d?rev={rev1}")).body["rev"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = put(&format!("/{db}/d"), &json!({"v": 2}));
     assert_eq!(r.status, 201, "{}", r.text);
     assert!(r.body["rev"].as_str().unwrap().starts_with("3-"));
@@ -75,7 +78,12 @@ fn open_revs_lists_every_leaf() {
         .send()
         .unwrap();
     let body: serde_json::Value = r.json().unwrap();
-    let mut revs: Vec<String> = body.as_array().unwrap().iter().map(|p| p["ok"]["_rev"].as_str().unwrap().to_string()).collect();
+    let mut revs: Vec<String> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["ok"]["_rev"].as_str().unwrap().to_string())
+        .collect();
     revs.sort();
     assert_eq!(revs, vec!["1-a", "1-b"]);
     assert_eq!(get(&format!("/{db}/d")).body["_rev"], "1-b");

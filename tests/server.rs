@@ -46,10 +46,23 @@ fn all_dbs_and_dbs_info() {
     }
     let q = format!("/_all_dbs?startkey=%22{prefix}-a%22&endkey=%22{prefix}-c%22&descending=false");
     let r = get(&q);
-    assert_eq!(r.body, json!([format!("{prefix}-a"), format!("{prefix}-b"), format!("{prefix}-c")]));
+    assert_eq!(
+        r.body,
+        json!([
+            format!("{prefix}-a"),
+            format!("{prefix}-b"),
+            format!("{prefix}-c")
+        ])
+    );
     let q = format!("/_all_dbs?startkey=%22{prefix}-c%22&endkey=%22{prefix}-a%22&descending=true&limit=2&skip=1");
-    assert_eq!(get(&q).body, json!([format!("{prefix}-b"), format!("{prefix}-a")]));
-    let r = post("/_dbs_info", &json!({"keys": [format!("{prefix}-a"), "nope-nope"]}));
+    assert_eq!(
+        get(&q).body,
+        json!([format!("{prefix}-b"), format!("{prefix}-a")])
+    );
+    let r = post(
+        "/_dbs_info",
+        &json!({"keys": [format!("{prefix}-a"), "nope-nope"]}),
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.body[0]["info"]["db_name"], format!("{prefix}-a"));
     assert_eq!(r.body[1], json!({"key": "nope-nope", "error": "not_found"}));

@@ -4,14 +4,19 @@
 The server under test is either
 
 * a Settee child process: ``$SETTEE_BIN`` (default ``<repo>/target/debug/settee``)
-  started with ``--port 0 --in-memory``; its first stdout line,
-  ``Settee listening on http://ADDR:PORT``, gives the URL; or
-* any running server given by ``$SETTEE_URL`` (for example a real CouchDB 3.x,
+  started with ``--port 0 --in-memory --admin admin:<random>``; its first
+  stdout line, ``Settee listening on http://ADDR:PORT``, gives the URL; or
+* any running server given by ``$SETTEE_URL`` with a server admin's
+  credentials (for example a real CouchDB 3.x,
   ``http://admin:secret@127.0.0.1:5984``), so the same tests can be checked
   against the reference implementation.
 
-Every test gets its own database named ``user-<uuid hex>`` (the shape soledad
-gives its per-user databases), deleted afterwards.
+As in a soledad deployment, the server admin (``admin_url``) creates each
+user database and its ``_security`` (members: ``soledad``), and soledad's
+backend speaks as the ``soledad`` user (``couch_url``), a member of the
+database and nothing more.  Every test gets its own database named
+``user-<uuid hex>`` (the shape soledad gives its per-user databases),
+deleted afterwards.
 """
 
 import http.client
@@ -24,6 +29,7 @@ import tempfile
 import threading
 import uuid
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
@@ -37,6 +43,17 @@ STARTUP_TIMEOUT = 30.0
 COUCH_TIMEOUT = 120
 
 _server_log = {'path': None}
+
+# The server admin a started Settee gets (fresh for every run).
+ADMIN_NAME = 'admin'
+ADMIN_PASSWORD = uuid.uuid4().hex
+# soledad's own CouchDB user, a member of every user database.
+SOLEDAD_NAME = 'soledad'
+
+# CouchDB 3.x: the _security soledad's server gives a user database
+# (ensure_security_ddoc with its defaults).
+SOLEDAD_SECURITY = {'members': {'names': [SOLEDAD_NAME], 'roles': []},
+                    'admins': {'names': [], 'roles': []}}
 
 
 # ---------------------------------------------------------------------------
@@ -72,7 +89,8 @@ def _start_settee(binary):
         prefix='settee-compat-python-', suffix='.log', delete=False)
     _server_log['path'] = log.name
     proc = subprocess.Popen(
-        [str(binary), '--port', '0', '--in-memory'],
+        [str(binary), '--port', '0', '--in-memory',
+         '--admin', '%s:%s' % (ADMIN_NAME, ADMIN_PASSWORD)],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
         text=True, bufsize=1, preexec_fn=_die_with_parent)
     log.close()
@@ -100,7 +118,18 @@ def _start_settee(binary):
         raise RuntimeError('unexpected first stdout line from Settee: %r '
                            '(exit code %r, log: %s)'
                            % (first, proc.poll(), log.name))
-    return proc, match.group(1).rstrip('/')
+    return proc, with_credentials(match.group(1).rstrip('/'), ADMIN_NAME,
+                                  ADMIN_PASSWORD)
+
+
+def with_credentials(url, name, password):
+    """``url`` with ``name:password@`` in it (replacing any credentials)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit('@', 1)[-1]
+    netloc = '%s:%s@%s' % (quote(name, safe=''), quote(password, safe=''),
+                           host)
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query,
+                       parts.fragment))
 
 
 def _stop(proc):
@@ -116,9 +145,9 @@ def _stop(proc):
 
 
 @pytest.fixture(scope='session')
-def couch_url():
-    """Base URL of the server under test, no trailing slash (it may carry
-    credentials, as soledad's couch_url does)."""
+def admin_url():
+    """Base URL of the server under test with a server admin's credentials,
+    no trailing slash."""
     url = os.environ.get('SETTEE_URL')
     if url:
         yield url.rstrip('/')
@@ -128,6 +157,52 @@ def couch_url():
         yield url
     finally:
         _stop(proc)
+
+
+def ensure_user(admin_url, name, password, roles=()):
+    """Creates (or resets the password of) the user ``name`` in ``_users``,
+    as a server admin does; creates ``_users`` first on a server without
+    it."""
+    srv = couchdb.Server(url=admin_url, full_commit=False,
+                         session=new_session())
+    if '_users' not in srv:
+        try:
+            srv.create('_users')
+        except couch_http.PreconditionFailed:
+            pass
+    users = srv['_users']
+    doc_id = 'org.couchdb.user:' + name
+    doc = users.get(doc_id) or couchdb.Document(_id=doc_id)
+    doc.update({'type': 'user', 'name': name, 'roles': list(roles),
+                'password': password})
+    users.save(doc)
+
+
+@pytest.fixture(scope='session')
+def couch_url(admin_url):
+    """The URL soledad's server is configured with: the server, no trailing
+    slash, with the credentials of the ``soledad`` user (a member of the
+    user databases, not an admin)."""
+    password = uuid.uuid4().hex
+    ensure_user(admin_url, SOLEDAD_NAME, password)
+    return with_credentials(admin_url, SOLEDAD_NAME, password)
+
+
+@pytest.fixture(scope='session')
+def stranger_url(admin_url):
+    """The server with the credentials of another user, ``mallory``: known to
+    the server, a member of nothing."""
+    password = uuid.uuid4().hex
+    ensure_user(admin_url, 'mallory', password)
+    return with_credentials(admin_url, 'mallory', password)
+
+
+@pytest.fixture(scope='session')
+def anonymous_url(admin_url):
+    """The server without credentials."""
+    parts = urlsplit(admin_url)
+    return urlunsplit((parts.scheme, parts.netloc.rsplit('@', 1)[-1],
+                       parts.path, parts.query, parts.fragment))
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -145,9 +220,11 @@ def new_session():
 
 
 @pytest.fixture
-def server(couch_url):
-    """A couchdb.client.Server configured as soledad's couch_server()."""
-    return couchdb.Server(url=couch_url, full_commit=False,
+def server(admin_url):
+    """A couchdb.client.Server configured as soledad's couch_server(), with
+    a server admin's credentials (creating and deleting databases, _all_dbs
+    and _security need them)."""
+    return couchdb.Server(url=admin_url, full_commit=False,
                           session=new_session())
 
 
@@ -155,8 +232,8 @@ def unique_db_name(prefix='user-'):
     return prefix + uuid.uuid4().hex
 
 
-def _drop_db(couch_url, name):
-    srv = couchdb.Server(url=couch_url, full_commit=False,
+def _drop_db(admin_url, name):
+    srv = couchdb.Server(url=admin_url, full_commit=False,
                          session=new_session())
     try:
         del srv[name]
@@ -165,7 +242,7 @@ def _drop_db(couch_url, name):
 
 
 @pytest.fixture
-def db_names(couch_url):
+def db_names(admin_url):
     """Factory of fresh database names (``user-<hex>`` unless another prefix
     is asked for); every name it handed out is deleted after the test if it
     exists."""
@@ -178,7 +255,7 @@ def db_names(couch_url):
 
     yield make
     for name in handed_out:
-        _drop_db(couch_url, name)
+        _drop_db(admin_url, name)
 
 
 @pytest.fixture
@@ -188,17 +265,21 @@ def db_name(db_names):
 
 
 @pytest.fixture
-def user_db(couch_url, db_name):
-    """A freshly created database; yields its name."""
-    couchdb.Server(url=couch_url, full_commit=False,
-                   session=new_session()).create(db_name)
+def user_db(admin_url, db_name):
+    """A freshly created user database, secured for soledad as its server
+    secures one (members: ``soledad``), both done by the server admin;
+    yields its name."""
+    srv = couchdb.Server(url=admin_url, full_commit=False,
+                         session=new_session())
+    srv.create(db_name)
+    srv[db_name].resource.put_json('_security', body=SOLEDAD_SECURITY)
     yield db_name
 
 
 @pytest.fixture
 def db(couch_url, user_db):
     """couchdb.client.Database on the fresh database, built the way soledad's
-    CouchDatabase.get_couch_database builds it."""
+    CouchDatabase.get_couch_database builds it, speaking as ``soledad``."""
     from urllib.parse import urljoin
     return couchdb.Database(urljoin(couch_url, user_db), new_session())
 
@@ -206,12 +287,12 @@ def db(couch_url, user_db):
 @pytest.fixture
 def couch_db(couch_url, user_db):
     """soledad's CouchDatabase on the fresh database, opened as the soledad
-    server opens a user database: open_database(url, create=True), which
-    also writes the _security object.  (test_open_database_* cover the
-    branch where open_database creates the database.)"""
+    server opens an existing user database, as the ``soledad`` member:
+    open_database(url, create=False).  (test_open_database_* cover the
+    branch where an admin's open_database creates and secures it.)"""
     from soledad_backend import CouchDatabase
     cdb = CouchDatabase.open_database('%s/%s' % (couch_url, user_db),
-                                      create=True)
+                                      create=False)
     yield cdb
     cdb.close()
 
@@ -238,10 +319,22 @@ class RawResponse(object):
 
 
 @pytest.fixture
-def raw(couch_url):
+def raw(admin_url):
     """raw(method, path, body=None, headers=None) -> RawResponse, over a fresh
-    http.client connection (path is appended verbatim to the base URL)."""
-    base, credentials = couch_http.extract_credentials(couch_url)
+    http.client connection (path is appended verbatim to the base URL), as
+    the server admin."""
+    return raw_client(admin_url)
+
+
+@pytest.fixture
+def raw_as():
+    """raw_as(url) -> a raw() speaking with the credentials in ``url``
+    (none for an anonymous one)."""
+    return raw_client
+
+
+def raw_client(url):
+    base, credentials = couch_http.extract_credentials(url)
     parts = couch_http.util.urlsplit(base)
 
     def request(method, path, body=None, headers=None):

@@ -65,6 +65,12 @@ DB_EXISTS = ('file_exists',
              'The database could not be created, the file already exists.')
 ATT_MISSING = ('not_found', 'Document is missing attachment')
 
+# CouchDB 3.x refusals (couch_db.erl, chttpd_auth_request.erl)
+NOT_SERVER_ADMIN = ('unauthorized', 'You are not a server admin.')
+NOT_DB_ADMIN = ('forbidden', 'You are not a db or server admin.')
+NOT_A_MEMBER = ('forbidden', 'You are not allowed to access this db.')
+ANONYMOUS = ('unauthorized', 'You are not authorized to access this db.')
+
 # CouchDB 3.x: [couchdb] default_security = admin_only
 DEFAULT_SECURITY_3X = {'members': {'roles': ['_admin']},
                        'admins': {'roles': ['_admin']}}
@@ -188,12 +194,13 @@ def test_error_bodies_are_small_json_with_content_length(raw, user_db):
         assert resp.header('transfer-encoding') is None, resp
 
 
-def test_list_users_dbs(couch_url, server, db_names):
+def test_list_users_dbs(admin_url, server, db_names):
+    # listing databases (_all_dbs) is for server admins
     users = [db_names('user-') for _ in range(3)]
     others = [db_names('shared-'), db_names('tokens_')]
     for name in users + others:
         server.create(name)
-    listed = list_users_dbs(couch_url)
+    listed = list_users_dbs(admin_url)
     assert set(users) <= set(listed)
     assert not set(others) & set(listed)
     assert all(name.startswith('user-') for name in listed)
@@ -202,14 +209,15 @@ def test_list_users_dbs(couch_url, server, db_names):
     assert set(users + others) <= set(everything)
     for name in users[:2]:
         del server[name]
-    listed = list_users_dbs(couch_url)
+    listed = list_users_dbs(admin_url)
     assert users[2] in listed
     assert not set(users[:2]) & set(listed)
 
 
-def test_open_database_creates_and_secures(couch_url, server, db_name):
+def test_open_database_creates_and_secures(admin_url, server, db_name):
+    # creating a database and its _security takes a server admin
     assert db_name not in server
-    cdb = CouchDatabase.open_database(db_url(couch_url, db_name), create=True)
+    cdb = CouchDatabase.open_database(db_url(admin_url, db_name), create=True)
     assert isinstance(cdb, CouchDatabase)
     assert db_name in server
     security = server[db_name].resource.get_json('_security')[2]
@@ -219,7 +227,7 @@ def test_open_database_creates_and_secures(couch_url, server, db_name):
     server[db_name].resource.put_json('_security', body={
         'members': {'names': ['someone-else'], 'roles': []},
         'admins': {'names': [], 'roles': []}})
-    again = CouchDatabase.open_database(db_url(couch_url, db_name),
+    again = CouchDatabase.open_database(db_url(admin_url, db_name),
                                         create=False)
     assert again.get_generation_info() == (0, '')
     security = server[db_name].resource.get_json('_security')[2]
@@ -232,9 +240,14 @@ def test_open_database_missing_without_create(couch_url, server, db_name):
     assert db_name not in server
 
 
-def test_delete_database_via_backend(couch_db, server, db_name):
+def test_delete_database_via_backend(admin_url, couch_db, server, db_name):
     assert db_name in server
-    couch_db.delete_database()
+    # the soledad member may not delete its database: a server admin may
+    with pytest.raises(couch_http.Unauthorized) as exc:
+        couch_db.delete_database()
+    assert error_of(exc) == NOT_SERVER_ADMIN
+    assert db_name in server
+    CouchDatabase(admin_url, db_name).delete_database()
     assert db_name not in server
 
 
@@ -259,16 +272,18 @@ def test_database_info_via_json_from_resource(couch_db, db_name):
 # _security: ensure_security_ddoc
 # ===========================================================================
 
-def test_security_of_new_database_is_admin_only(db):
+def test_security_of_new_database_is_admin_only(server, db_name):
     # CouchDB 3.x creates databases with the admin_only security object
     # ([couchdb] default_security = admin_only, couch_db_updater.erl).
-    status, _, security = db.resource.get_json('_security')
+    server.create(db_name)
+    status, _, security = server[db_name].resource.get_json('_security')
     assert status == 200
     assert security == DEFAULT_SECURITY_3X
 
 
-def test_ensure_security_ddoc_default(couch_url, user_db):
-    cdb = CouchDatabase(couch_url, user_db)
+def test_ensure_security_ddoc_default(admin_url, user_db):
+    # writing _security takes a database or server admin
+    cdb = CouchDatabase(admin_url, user_db)
     cdb.ensure_security_ddoc()
     status, _, security = cdb._database.resource.get_json('_security')
     assert status == 200
@@ -278,14 +293,15 @@ def test_ensure_security_ddoc_default(couch_url, user_db):
     }
 
 
-def test_ensure_security_ddoc_custom_and_keeps_other_fields(couch_url,
+def test_ensure_security_ddoc_custom_and_keeps_other_fields(admin_url,
                                                             user_db, db):
-    status, _, body = db.resource.put_json(
+    admin_db = couchdb.Database(db_url(admin_url, user_db), Session())
+    status, _, body = admin_db.resource.put_json(
         '_security', body={'members': {'names': ['x'], 'roles': []},
                            'admins': {'names': [], 'roles': []},
                            'cozy': {'nested': [1, 2, 3]}})
     assert status == 200 and body == {'ok': True}
-    cdb = CouchDatabase(couch_url, user_db)
+    cdb = CouchDatabase(admin_url, user_db)
     cdb.ensure_security_ddoc({'members': ['alice', 'soledad'],
                               'members_roles': ['users'],
                               'admins': ['bob'],
@@ -296,7 +312,8 @@ def test_ensure_security_ddoc_custom_and_keeps_other_fields(couch_url,
         'admins': {'names': ['bob'], 'roles': ['ops']},
         'cozy': {'nested': [1, 2, 3]},
     }
-    # the property the client library offers reads the same object
+    # the property the client library offers reads the same object, and
+    # soledad, a member again, reads it too
     assert db.security == security
 
 
@@ -1326,3 +1343,94 @@ def test_batch_and_multipart_saves_interleave(couch_db, db):
     assert db['doc-1']['_attachments'] == {
         'u1db_content': stub(b'{"v": 3}', 3)}
     assert couch_db.whats_changed() == (3, 'T-3', [('doc-1', 3, 'T-3')])
+
+
+# ===========================================================================
+# Access: soledad is a member of its user databases and nothing more; other
+# users and anonymous clients get nothing (CouchDB 3.x: couch_db.erl
+# check_is_member / check_is_admin, chttpd_auth_request.erl).
+# ===========================================================================
+
+def _every_member_request(user_db):
+    """One request of each kind soledad makes on a user database."""
+    return [
+        ('GET', '/%s' % user_db, None),
+        ('HEAD', '/%s' % user_db, None),
+        ('GET', '/%s/%s' % (user_db, _get_gen_doc_id(1)), None),
+        ('PUT', '/%s/intruder' % user_db, {'x': 1}),
+        ('POST', '/%s' % user_db, {'x': 1}),
+        ('GET', '/%s/_all_docs?include_docs=true' % user_db, None),
+        ('POST', '/%s/_all_docs' % user_db, {'keys': ['a']}),
+        ('POST', '/%s/_bulk_docs' % user_db, {'docs': [{'_id': 'b'}]}),
+        ('GET', '/%s/_local/config' % user_db, None),
+        ('PUT', '/%s/_local/config' % user_db, {'replica_uid': 'x'}),
+        ('GET', '/%s/_changes' % user_db, None),
+        ('GET', '/%s/_security' % user_db, None),
+        ('POST', '/%s/_ensure_full_commit' % user_db, {}),
+    ]
+
+
+def test_other_user_gets_403_and_anonymous_401(couch_db, user_db, raw_as,
+                                               stranger_url, anonymous_url,
+                                               couch_url):
+    couch_db._allocate_new_generation('doc-1', 'T-1')
+    stranger = raw_as(stranger_url)
+    anonymous = raw_as(anonymous_url)
+    for method, path, body in _every_member_request(user_db):
+        resp = stranger(method, path, body)
+        assert resp.status == 403, (method, path, resp)
+        resp = anonymous(method, path, body)
+        assert resp.status == 401, (method, path, resp)
+        if method != 'HEAD':
+            assert (stranger(method, path, body).json ==
+                    dict(zip(('error', 'reason'), NOT_A_MEMBER)))
+            assert (anonymous(method, path, body).json ==
+                    dict(zip(('error', 'reason'), ANONYMOUS)))
+    # through the client library, as another soledad would see it
+    with pytest.raises(couch_http.Forbidden) as exc:
+        couchdb.Database(db_url(stranger_url, user_db), Session()).info()
+    assert error_of(exc) == NOT_A_MEMBER
+    with pytest.raises(couch_http.Unauthorized) as exc:
+        CouchDatabase(anonymous_url, user_db).get_generation_info()
+    assert error_of(exc) == ANONYMOUS
+    # nothing was written by them
+    assert 'intruder' not in couchdb.Database(db_url(couch_url, user_db),
+                                              Session())
+    assert couch_db.get_generation_info() == (1, 'T-1')
+
+
+def test_soledad_is_a_member_not_an_admin(couch_db, user_db, raw_as,
+                                          couch_url):
+    soledad = raw_as(couch_url)
+    assert soledad('GET', '/%s' % user_db).status == 200
+    resp = soledad('PUT', '/%s/_security' % user_db,
+                   {'members': {'names': ['soledad', 'mallory']}})
+    assert (resp.status, tuple(resp.json.values())) == (403, NOT_DB_ADMIN)
+    resp = soledad('PUT', '/%s/_design/views' % user_db, {'views': {}})
+    assert (resp.status, tuple(resp.json.values())) == (403, NOT_DB_ADMIN)
+    resp = soledad('POST', '/%s/_bulk_docs' % user_db,
+                   {'docs': [{'_id': '_design/x'}, {'_id': 'plain'}]})
+    assert resp.status == 201
+    assert resp.json[0] == {'id': '_design/x', 'error': NOT_DB_ADMIN[0],
+                            'reason': NOT_DB_ADMIN[1]}
+    assert resp.json[1]['ok'] is True
+    for method, path in [('GET', '/_all_dbs'), ('PUT', '/user-new'),
+                         ('DELETE', '/%s' % user_db)]:
+        resp = soledad(method, path)
+        assert (resp.status, tuple(resp.json.values())) == \
+            (401, NOT_SERVER_ADMIN), (method, path)
+
+
+def test_soledad_cannot_open_a_database_it_is_not_a_member_of(
+        server, db_names, couch_url):
+    name = db_names()
+    server.create(name)
+    server[name].resource.put_json('_security', body={
+        'members': {'names': ['someone-else'], 'roles': []},
+        'admins': {'names': [], 'roles': []}})
+    # open_database's `name in server` is a HEAD: a 403 without a body
+    with pytest.raises(couch_http.Forbidden):
+        CouchDatabase.open_database(db_url(couch_url, name), create=False)
+    with pytest.raises(couch_http.Forbidden) as exc:
+        CouchDatabase(couch_url, name).get_generation_info()
+    assert error_of(exc) == NOT_A_MEMBER

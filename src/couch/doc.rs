@@ -29,7 +29,12 @@ pub struct NewDoc {
 }
 
 /// Special members CouchDB accepts and drops on write.
-const IGNORED_SPECIAL: [&str; 4] = ["_revs_info", "_local_seq", "_conflicts", "_deleted_conflicts"];
+const IGNORED_SPECIAL: [&str; 4] = [
+    "_revs_info",
+    "_local_seq",
+    "_conflicts",
+    "_deleted_conflicts",
+];
 /// Special members CouchDB keeps in the body.
 const KEPT_SPECIAL: [&str; 6] = [
     "_access",
@@ -59,17 +64,24 @@ pub fn parse_doc(value: Value) -> Result<NewDoc> {
             },
             "_rev" => {
                 if !saw_revisions {
-                    let text = val.as_str().ok_or_else(|| Error::bad_request("Invalid rev format"))?;
+                    let text = val
+                        .as_str()
+                        .ok_or_else(|| Error::bad_request("Invalid rev format"))?;
                     doc.revs = vec![parse_rev_any(text)?];
                 }
             }
             "_revisions" => {
-                doc.revs = rev::parse_revisions(&val).map_err(|e| Error::DocValidation(e.to_string()))?;
+                doc.revs =
+                    rev::parse_revisions(&val).map_err(|e| Error::DocValidation(e.to_string()))?;
                 saw_revisions = true;
             }
             "_deleted" => match val {
                 Value::Bool(b) => doc.deleted = b,
-                _ => return Err(Error::DocValidation("Bad special document member: _deleted".into())),
+                _ => {
+                    return Err(Error::DocValidation(
+                        "Bad special document member: _deleted".into(),
+                    ))
+                }
             },
             "_attachments" => match val {
                 Value::Object(atts) => doc.attachments = Some(attachment::parse_attachments(atts)?),
@@ -77,7 +89,9 @@ pub fn parse_doc(value: Value) -> Result<NewDoc> {
             },
             k if IGNORED_SPECIAL.contains(&k) => {}
             other => {
-                return Err(Error::DocValidation(format!("Bad special document member: {other}")));
+                return Err(Error::DocValidation(format!(
+                    "Bad special document member: {other}"
+                )));
             }
         }
     }
@@ -180,7 +194,8 @@ mod tests {
 
     #[test]
     fn splits_special_members() {
-        let doc = parse_doc(json!({"_id": "a", "_rev": "1-abc", "x": 1, "_conflicts": [], "y": 2})).ok();
+        let doc =
+            parse_doc(json!({"_id": "a", "_rev": "1-abc", "x": 1, "_conflicts": [], "y": 2})).ok();
         let doc = doc.expect("valid doc");
         assert_eq!(doc.id.as_deref(), Some("a"));
         assert_eq!(doc.revs, vec![Rev::new(1, "abc")]);
@@ -189,13 +204,21 @@ mod tests {
 
     #[test]
     fn revisions_win_over_rev() {
-        let doc = parse_doc(json!({"_rev": "9-zzz", "_revisions": {"start": 2, "ids": ["b", "a"]}}));
-        assert_eq!(doc.ok().map(|d| d.revs), Some(vec![Rev::new(2, "b"), Rev::new(1, "a")]));
+        let doc =
+            parse_doc(json!({"_rev": "9-zzz", "_revisions": {"start": 2, "ids": ["b", "a"]}}));
+        assert_eq!(
+            doc.ok().map(|d| d.revs),
+            Some(vec![Rev::new(2, "b"), Rev::new(1, "a")])
+        );
     }
 
     #[test]
     fn rejects_what_couchdb_rejects() {
-        let reason = |v: Value| parse_doc(v).err().map(|e| (e.status_and_name().1, e.to_string()));
+        let reason = |v: Value| {
+            parse_doc(v)
+                .err()
+                .map(|e| (e.status_and_name().1, e.to_string()))
+        };
         assert_eq!(
             reason(json!([1])),
             Some(("bad_request", "Document must be a JSON object".into()))
@@ -204,8 +227,14 @@ mod tests {
             reason(json!({"_foo": 1})),
             Some(("doc_validation", "Bad special document member: _foo".into()))
         );
-        assert_eq!(reason(json!({"_rev": "abc"})), Some(("bad_request", "Invalid rev format".into())));
-        assert_eq!(reason(json!({"_id": 5})).map(|r| r.0), Some("illegal_docid"));
+        assert_eq!(
+            reason(json!({"_rev": "abc"})),
+            Some(("bad_request", "Invalid rev format".into()))
+        );
+        assert_eq!(
+            reason(json!({"_id": 5})).map(|r| r.0),
+            Some("illegal_docid")
+        );
     }
 
     #[test]
@@ -220,6 +249,9 @@ mod tests {
             ..Default::default()
         };
         let text = serde_json::to_string(&view.into_json()).unwrap_or_default();
-        assert_eq!(text, r#"{"_id":"d","_rev":"2-b","k":1,"_conflicts":["2-a"]}"#);
+        assert_eq!(
+            text,
+            r#"{"_id":"d","_rev":"2-b","k":1,"_conflicts":["2-a"]}"#
+        );
     }
 }

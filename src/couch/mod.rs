@@ -4,7 +4,10 @@
 //! ([`revtree`]), the edit rules ([`update`]), document parsing and
 //! rendering ([`doc`]), naming rules ([`names`]) and sequences ([`seq`]).
 pub mod attachment;
+pub mod changes;
+pub mod collate;
 pub mod doc;
+pub mod mango;
 pub mod names;
 pub mod rev;
 pub mod revid;

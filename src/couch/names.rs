@@ -11,9 +11,8 @@ pub fn validate_db_name(name: &str) -> Result<()> {
     }
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-    let rest_ok = chars.all(|c| {
-        c.is_ascii_lowercase() || c.is_ascii_digit() || "_$()+-/".contains(c)
-    });
+    let rest_ok =
+        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_$()+-/".contains(c));
     if first_ok && rest_ok && name.len() <= 238 {
         Ok(())
     } else {
@@ -50,10 +49,26 @@ mod tests {
 
     #[test]
     fn db_names_follow_couchdb_rule() {
-        for ok in ["a", "user-0123", "a/b", "a$()+-_/9", "_users", "_replicator"] {
+        for ok in [
+            "a",
+            "user-0123",
+            "a/b",
+            "a$()+-_/9",
+            "_users",
+            "_replicator",
+        ] {
             assert!(validate_db_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "A", "1abc", "_foo", "a b", "ab.c", "aé", &"a".repeat(239)] {
+        for bad in [
+            "",
+            "A",
+            "1abc",
+            "_foo",
+            "a b",
+            "ab.c",
+            "aé",
+            &"a".repeat(239),
+        ] {
             assert!(validate_db_name(bad).is_err(), "{bad}");
         }
     }
@@ -64,7 +79,10 @@ mod tests {
         assert_eq!(validate_doc_id("_design/x").ok(), Some(DocIdKind::Design));
         assert_eq!(validate_doc_id("_local/x").ok(), Some(DocIdKind::Local));
         let err = validate_doc_id("_foo").err().map(|e| e.to_string());
-        assert_eq!(err.as_deref(), Some("Only reserved document ids may start with underscore."));
+        assert_eq!(
+            err.as_deref(),
+            Some("Only reserved document ids may start with underscore.")
+        );
         assert!(validate_doc_id("").is_err());
         assert!(validate_doc_id("_design/").is_err());
     }

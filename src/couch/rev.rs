@@ -164,7 +164,10 @@ pub fn parse_revisions(v: &Value) -> Result<Vec<Rev>, RevisionsError> {
     }
     let mut path = Vec::with_capacity(texts.len());
     for (pos, id) in (1..=start).rev().zip(texts) {
-        path.push(Rev::new(pos, canonical_id(id).ok_or(RevisionsError::IdNotHex)?));
+        path.push(Rev::new(
+            pos,
+            canonical_id(id).ok_or(RevisionsError::IdNotHex)?,
+        ));
     }
     Ok(path)
 }
@@ -311,10 +314,7 @@ mod tests {
             parse_revisions(&v),
             Ok(vec![Rev::new(10, "j"), Rev::new(9, "i")])
         );
-        assert_eq!(
-            parse_revisions(&json!({"start": 4, "ids": []})),
-            Ok(vec![])
-        );
+        assert_eq!(parse_revisions(&json!({"start": 4, "ids": []})), Ok(vec![]));
         // unknown members are ignored
         let v = json!({"start": 1, "ids": ["a"], "extra": true});
         assert_eq!(parse_revisions(&v), Ok(vec![Rev::new(1, "a")]));
@@ -324,20 +324,76 @@ mod tests {
     fn revisions_errors_carry_couchdb_reasons() {
         use RevisionsError::*;
         let cases = [
-            (json!([]), NotAnObject, "Bad special document member: _revisions"),
-            (json!("x"), NotAnObject, "Bad special document member: _revisions"),
-            (json!({"ids": ["a"]}), StartNotInteger, "_revisions.start isn't an integer."),
-            (json!({"start": "1", "ids": ["a"]}), StartNotInteger, "_revisions.start isn't an integer."),
-            (json!({"start": 1.0, "ids": ["a"]}), StartNotInteger, "_revisions.start isn't an integer."),
-            (json!({"start": 1.5, "ids": 3}), StartNotInteger, "_revisions.start isn't an integer."),
-            (json!({"start": 1}), IdsNotArray, "_revisions.ids isn't a array."),
-            (json!({"start": 1, "ids": "a"}), IdsNotArray, "_revisions.ids isn't a array."),
-            (json!({"start": 2, "ids": ["a", 1]}), IdNotString, "RevId isn't a string"),
-            (json!({"start": 1, "ids": [null]}), IdNotString, "RevId isn't a string"),
-            (json!({"start": -1, "ids": ["a"]}), IdNotString, "RevId isn't a string"),
-            (json!({"start": 1, "ids": ["g".repeat(32)]}), IdNotHex, "RevId isn't a valid hexadecimal"),
-            (json!({"start": 1, "ids": ["b", "a"]}), StartTooSmall, "_revisions.start is smaller than the number of ids."),
-            (json!({"start": 0, "ids": ["a"]}), StartTooSmall, "_revisions.start is smaller than the number of ids."),
+            (
+                json!([]),
+                NotAnObject,
+                "Bad special document member: _revisions",
+            ),
+            (
+                json!("x"),
+                NotAnObject,
+                "Bad special document member: _revisions",
+            ),
+            (
+                json!({"ids": ["a"]}),
+                StartNotInteger,
+                "_revisions.start isn't an integer.",
+            ),
+            (
+                json!({"start": "1", "ids": ["a"]}),
+                StartNotInteger,
+                "_revisions.start isn't an integer.",
+            ),
+            (
+                json!({"start": 1.0, "ids": ["a"]}),
+                StartNotInteger,
+                "_revisions.start isn't an integer.",
+            ),
+            (
+                json!({"start": 1.5, "ids": 3}),
+                StartNotInteger,
+                "_revisions.start isn't an integer.",
+            ),
+            (
+                json!({"start": 1}),
+                IdsNotArray,
+                "_revisions.ids isn't a array.",
+            ),
+            (
+                json!({"start": 1, "ids": "a"}),
+                IdsNotArray,
+                "_revisions.ids isn't a array.",
+            ),
+            (
+                json!({"start": 2, "ids": ["a", 1]}),
+                IdNotString,
+                "RevId isn't a string",
+            ),
+            (
+                json!({"start": 1, "ids": [null]}),
+                IdNotString,
+                "RevId isn't a string",
+            ),
+            (
+                json!({"start": -1, "ids": ["a"]}),
+                IdNotString,
+                "RevId isn't a string",
+            ),
+            (
+                json!({"start": 1, "ids": ["g".repeat(32)]}),
+                IdNotHex,
+                "RevId isn't a valid hexadecimal",
+            ),
+            (
+                json!({"start": 1, "ids": ["b", "a"]}),
+                StartTooSmall,
+                "_revisions.start is smaller than the number of ids.",
+            ),
+            (
+                json!({"start": 0, "ids": ["a"]}),
+                StartTooSmall,
+                "_revisions.start is smaller than the number of ids.",
+            ),
         ];
         for (v, err, reason) in cases {
             assert_eq!(parse_revisions(&v), Err(err.clone()), "{v}");

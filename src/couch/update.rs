@@ -43,7 +43,10 @@ pub fn interactive(
         }
         let rev = new_rev(None, &doc.body);
         tree.merge_path(std::slice::from_ref(&rev), leaf(doc.deleted), revs_limit);
-        return Ok(Edited { rev, store_body: true });
+        return Ok(Edited {
+            rev,
+            store_body: true,
+        });
     }
     if let Some(parent) = parent {
         if !tree.is_leaf(parent) {
@@ -61,7 +64,10 @@ pub fn interactive(
         let rev = new_rev(Some(&winner), &doc.body);
         let path = [rev.clone(), winner];
         return match tree.merge_path(&path, leaf(false), revs_limit) {
-            MergeOutcome::NewLeaf => Ok(Edited { rev, store_body: true }),
+            MergeOutcome::NewLeaf => Ok(Edited {
+                rev,
+                store_body: true,
+            }),
             _ => Err(Error::Conflict),
         };
     }
@@ -76,7 +82,10 @@ pub fn interactive(
     match candidate.merge_path(&path, leaf(doc.deleted), revs_limit) {
         MergeOutcome::NewLeaf => {
             *tree = candidate;
-            Ok(Edited { rev, store_body: true })
+            Ok(Edited {
+                rev,
+                store_body: true,
+            })
         }
         _ => Err(Error::Conflict),
     }
@@ -86,18 +95,26 @@ pub fn interactive(
 /// its history, creating a conflict branch if need be. Never a conflict.
 pub fn replicated(tree: &mut RevTree, doc: &NewDoc, revs_limit: usize) -> Result<Edited> {
     let Some(rev) = doc.revs.first().cloned() else {
-        return Err(Error::bad_request("Document is missing required field _rev"));
+        return Err(Error::bad_request(
+            "Document is missing required field _rev",
+        ));
     };
     let had_body = tree.get(&rev).is_some_and(|info| info.available);
     tree.merge_path(&doc.revs, leaf(doc.deleted), revs_limit);
     if !had_body {
         tree.set_info(&rev, leaf(doc.deleted));
     }
-    Ok(Edited { rev, store_body: !had_body })
+    Ok(Edited {
+        rev,
+        store_body: !had_body,
+    })
 }
 
 fn leaf(deleted: bool) -> RevInfo {
-    RevInfo { deleted, available: true }
+    RevInfo {
+        deleted,
+        available: true,
+    }
 }
 
 #[cfg(test)]
@@ -132,25 +149,46 @@ mod tests {
     #[test]
     fn update_needs_a_leaf_rev() {
         let mut tree = RevTree::new();
-        let r1 = edit(&mut tree, json!({"v": 1})).ok().map(|r| r.to_string()).unwrap_or_default();
-        assert!(matches!(edit(&mut tree, json!({"v": 2})), Err(Error::Conflict)));
+        let r1 = edit(&mut tree, json!({"v": 1}))
+            .ok()
+            .map(|r| r.to_string())
+            .unwrap_or_default();
+        assert!(matches!(
+            edit(&mut tree, json!({"v": 2})),
+            Err(Error::Conflict)
+        ));
         let r2 = edit(&mut tree, json!({"_rev": r1, "v": 2}));
         assert_eq!(r2.as_ref().map(|r| r.pos).ok(), Some(2));
-        assert!(matches!(edit(&mut tree, json!({"_rev": r1, "v": 3})), Err(Error::Conflict)));
-        assert!(matches!(edit(&mut tree, json!({"_rev": "1-abc", "v": 3})), Err(Error::Conflict)));
+        assert!(matches!(
+            edit(&mut tree, json!({"_rev": r1, "v": 3})),
+            Err(Error::Conflict)
+        ));
+        assert!(matches!(
+            edit(&mut tree, json!({"_rev": "1-abc", "v": 3})),
+            Err(Error::Conflict)
+        ));
     }
 
     #[test]
     fn recreate_extends_the_tombstone() {
         let mut tree = RevTree::new();
-        let r1 = edit(&mut tree, json!({"v": 1})).ok().map(|r| r.to_string()).unwrap_or_default();
+        let r1 = edit(&mut tree, json!({"v": 1}))
+            .ok()
+            .map(|r| r.to_string())
+            .unwrap_or_default();
         let r2 = edit(&mut tree, json!({"_rev": r1, "_deleted": true})).ok();
         assert_eq!(r2.as_ref().map(|r| r.pos), Some(2));
         assert!(tree.winner().is_some_and(|(_, i)| i.deleted));
         // deleting again, or updating from the tombstone's rev, conflicts
-        assert!(matches!(edit(&mut tree, json!({"_deleted": true})), Err(Error::Conflict)));
+        assert!(matches!(
+            edit(&mut tree, json!({"_deleted": true})),
+            Err(Error::Conflict)
+        ));
         let r2s = r2.map(|r| r.to_string()).unwrap_or_default();
-        assert!(matches!(edit(&mut tree, json!({"_rev": r2s, "v": 1})), Err(Error::Conflict)));
+        assert!(matches!(
+            edit(&mut tree, json!({"_rev": r2s, "v": 1})),
+            Err(Error::Conflict)
+        ));
         let r3 = edit(&mut tree, json!({"v": 2})).ok();
         assert_eq!(r3.as_ref().map(|r| r.pos), Some(3));
         assert_eq!(tree.leaves().len(), 1);

@@ -11,11 +11,12 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::document::{render, ReadOpts};
+use super::document::{render_json, ReadOpts};
 use super::request::{self, Query};
 use super::response::{self, ChunkWriter};
 use super::router::DbEndpoint;
 use super::{blocking, AppState};
+use crate::couch::rev::Rev;
 use crate::couch::seq;
 use crate::error::{Error, Result};
 use crate::storage::{Database, DocRecord};
@@ -67,10 +68,12 @@ fn bool_param(m: &Map<String, Value>, name: &str, default: bool) -> Result<bool>
 fn int_param(m: &Map<String, Value>, name: &str) -> Result<Option<u64>> {
     match m.get(name) {
         None => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| Error::QueryParseError(format!("Invalid value for integer: \"{}\"", v.to_string().trim_matches('"')))),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+            Error::QueryParseError(format!(
+                "Invalid value for integer: \"{}\"",
+                v.to_string().trim_matches('"')
+            ))
+        }),
     }
 }
 
@@ -78,7 +81,8 @@ impl Params {
     /// Parses parameters given as a JSON object (POST bodies, `queries`).
     pub fn from_json(m: &Map<String, Value>) -> Result<Params> {
         let key = |names: [&str; 2]| names.iter().find_map(|n| m.get(*n)).map(KeyPos::of);
-        let start = key(["startkey", "start_key"]).or_else(|| key(["startkey_docid", "start_key_doc_id"]));
+        let start =
+            key(["startkey", "start_key"]).or_else(|| key(["startkey_docid", "start_key_doc_id"]));
         let end = key(["endkey", "end_key"]).or_else(|| key(["endkey_docid", "end_key_doc_id"]));
         let keys = match m.get("keys") {
             None => None,
@@ -112,14 +116,17 @@ impl Params {
     /// Parses a query string: key parameters are JSON, the rest plain.
     pub fn from_query(q: &Query) -> Result<Params> {
         let mut m = Map::new();
-        for name in [
-            "startkey", "start_key", "endkey", "end_key", "keys", "key",
-        ] {
+        for name in ["startkey", "start_key", "endkey", "end_key", "keys", "key"] {
             if let Some(v) = q.json(&[name])? {
                 m.insert(name.to_string(), v);
             }
         }
-        for name in ["startkey_docid", "start_key_doc_id", "endkey_docid", "end_key_doc_id"] {
+        for name in [
+            "startkey_docid",
+            "start_key_doc_id",
+            "endkey_docid",
+            "end_key_doc_id",
+        ] {
             if let Some(v) = q.get(name) {
                 m.insert(name.to_string(), Value::String(v.to_string()));
             }
@@ -159,7 +166,10 @@ impl Params {
         let from_query = Params::from_query(q)?;
         let mut p = Params::from_json(body)?;
         if !body.keys().any(|k| k != "keys") {
-            p = Params { keys: p.keys, ..from_query };
+            p = Params {
+                keys: p.keys,
+                ..from_query
+            };
         }
         Ok(p)
     }
@@ -167,7 +177,11 @@ impl Params {
     fn bounds(&self) -> Option<(Bound<String>, Bound<String>)> {
         // Lower and upper bounds in id order, or None for an empty range.
         let (first, last) = (self.start.clone(), self.end.clone());
-        let (lo, hi, lo_is_start) = if self.descending { (last, first, false) } else { (first, last, true) };
+        let (lo, hi, lo_is_start) = if self.descending {
+            (last, first, false)
+        } else {
+            (first, last, true)
+        };
         let lo = match lo {
             None | Some(KeyPos::Low) => Bound::Unbounded,
             Some(KeyPos::High) => return None,
@@ -180,7 +194,11 @@ impl Params {
             Some(KeyPos::Id(s)) if lo_is_start && !self.inclusive_end => Bound::Excluded(s),
             Some(KeyPos::Id(s)) => Bound::Included(s),
         };
-        let (lo, hi) = if self.design_only { narrow_to_design(lo, hi) } else { (lo, hi) };
+        let (lo, hi) = if self.design_only {
+            narrow_to_design(lo, hi)
+        } else {
+            (lo, hi)
+        };
         Some((lo, hi))
     }
 }
@@ -219,16 +237,24 @@ pub async fn handle(
     let q = Query::from_request(req);
     let mut params = if req.method() == "POST" {
         request::require_json_content_type(req)?;
-        let body = request::parse_json(&request::read_body(payload, state.config.max_http_request_size).await?)?;
+        let body = request::parse_json(
+            &request::read_body(payload, state.config.max_http_request_size).await?,
+        )?;
         Params::merge_body(&q, &body)?
     } else {
         Params::from_query(&q)?
     };
     params.design_only = ep == DbEndpoint::DesignDocs;
-    Ok(response::stream_from_blocking(StatusCode::OK, move |sender| {
-        let mut sink = Streamed { out: ChunkWriter::new(sender), first: true };
-        query(&db, &params, &mut sink)
-    }))
+    Ok(response::stream_from_blocking(
+        StatusCode::OK,
+        move |sender| {
+            let mut sink = Streamed {
+                out: ChunkWriter::new(sender),
+                first: true,
+            };
+            query(&db, &params, &mut sink)
+        },
+    ))
 }
 
 /// Where rows go: a streamed body or an in-memory list.
@@ -237,7 +263,7 @@ pub trait RowSink {
     /// as in CouchDB); false stops the query.
     fn begin(&mut self, total_rows: u64, offset: Option<u64>, update_seq: Option<u64>) -> bool;
     /// One row; false stops the query (the client went away).
-    fn row(&mut self, row: &Value) -> bool;
+    fn row(&mut self, row: &[u8]) -> bool;
     fn end(&mut self);
 }
 
@@ -258,13 +284,13 @@ impl RowSink for Streamed<'_> {
         self.out.write(head.as_bytes())
     }
 
-    fn row(&mut self, row: &Value) -> bool {
-        let mut text = Vec::with_capacity(256);
+    fn row(&mut self, row: &[u8]) -> bool {
+        let mut text = Vec::with_capacity(row.len() + 3);
         if !self.first {
             text.extend_from_slice(b",\r\n");
         }
         self.first = false;
-        text.extend_from_slice(&serde_json::to_vec(row).unwrap_or_default());
+        text.extend_from_slice(row);
         self.out.write(&text)
     }
 
@@ -284,14 +310,15 @@ struct Collected {
 impl RowSink for Collected {
     fn begin(&mut self, total_rows: u64, offset: Option<u64>, update_seq: Option<u64>) -> bool {
         self.head.insert("total_rows".into(), total_rows.into());
-        self.head.insert("offset".into(), offset.map_or(Value::Null, Value::from));
+        self.head
+            .insert("offset".into(), offset.map_or(Value::Null, Value::from));
         if let Some(s) = update_seq {
             self.head.insert("update_seq".into(), seq::encode(s).into());
         }
         true
     }
-    fn row(&mut self, row: &Value) -> bool {
-        self.rows.push(row.clone());
+    fn row(&mut self, row: &[u8]) -> bool {
+        self.rows.push(serde_json::from_slice(row).unwrap_or(Value::Null));
         true
     }
     fn end(&mut self) {}
@@ -300,13 +327,20 @@ impl RowSink for Collected {
 pub fn query<S: RowSink>(db: &Database, p: &Params, sink: &mut S) -> Result<()> {
     let total = db.doc_count();
     let update_seq = p.update_seq.then(|| db.update_seq());
-    let mut rows = RowCounter { sink, emitted: 0, limit: p.limit.unwrap_or(u64::MAX) };
+    let mut rows = RowCounter {
+        sink,
+        emitted: 0,
+        limit: p.limit.unwrap_or(u64::MAX),
+    };
     if let Some(keys) = &p.keys {
         if !rows.sink.begin(total, None, update_seq) {
             return Ok(());
         }
-        let ordered: Box<dyn Iterator<Item = &Value>> =
-            if p.descending { Box::new(keys.iter().rev()) } else { Box::new(keys.iter()) };
+        let ordered: Box<dyn Iterator<Item = &Value>> = if p.descending {
+            Box::new(keys.iter().rev())
+        } else {
+            Box::new(keys.iter())
+        };
         for key in ordered.skip(usize::try_from(p.skip).unwrap_or(usize::MAX)) {
             if rows.full() {
                 break;
@@ -335,7 +369,9 @@ pub fn query<S: RowSink>(db: &Database, p: &Params, sink: &mut S) -> Result<()> 
             break;
         }
         let (id, record) = item?;
-        let Some((winner, info)) = record.tree.winner() else { continue };
+        let Some((winner, info)) = record.tree.winner() else {
+            continue;
+        };
         if info.deleted {
             continue;
         }
@@ -343,10 +379,7 @@ pub fn query<S: RowSink>(db: &Database, p: &Params, sink: &mut S) -> Result<()> 
             to_skip -= 1;
             continue;
         }
-        let mut row = json!({"id": id, "key": id, "value": {"rev": winner.to_string()}});
-        if p.include_docs {
-            row["doc"] = render(db, &id, &record, &winner, p.opts)?.unwrap_or(Value::Null);
-        }
+        let row = doc_row(db, &id, &record, &winner, p)?;
         if !rows.push(&row) {
             return Ok(());
         }
@@ -356,7 +389,12 @@ pub fn query<S: RowSink>(db: &Database, p: &Params, sink: &mut S) -> Result<()> 
 }
 
 /// Live documents that sort before the first row (CouchDB's `offset`).
-fn count_live_before(db: &Database, p: &Params, lo: &Bound<String>, hi: &Bound<String>) -> Result<u64> {
+fn count_live_before(
+    db: &Database,
+    p: &Params,
+    lo: &Bound<String>,
+    hi: &Bound<String>,
+) -> Result<u64> {
     let before: (Bound<&str>, Bound<&str>) = if p.descending {
         let flip = match hi {
             Bound::Included(s) => Bound::Excluded(s.as_str()),
@@ -383,25 +421,39 @@ fn count_live_before(db: &Database, p: &Params, lo: &Bound<String>, hi: &Bound<S
 }
 
 /// The row for one requested key: found, deleted, or `not_found`.
-fn key_row(db: &Database, key: &Value, p: &Params) -> Result<Value> {
+fn key_row(db: &Database, key: &Value, p: &Params) -> Result<Vec<u8>> {
+    let not_found = || serde_json::to_vec(&json!({"key": key, "error": "not_found"}));
     let Some(id) = key.as_str() else {
-        return Ok(json!({"key": key, "error": "not_found"}));
+        return not_found().map_err(|e| Error::Corrupt(e.to_string()));
     };
     let record: Option<DocRecord> = db.record(id)?;
-    let Some((record, (winner, info))) = record.and_then(|r| r.tree.winner().map(|w| (r, w))) else {
-        return Ok(json!({"key": key, "error": "not_found"}));
+    let Some((record, (winner, info))) = record.and_then(|r| r.tree.winner().map(|w| (r, w)))
+    else {
+        return not_found().map_err(|e| Error::Corrupt(e.to_string()));
     };
     if info.deleted {
-        let mut row = json!({"id": id, "key": id, "value": {"rev": winner.to_string(), "deleted": true}});
+        let mut row =
+            json!({"id": id, "key": id, "value": {"rev": winner.to_string(), "deleted": true}});
         if p.include_docs {
             row["doc"] = Value::Null;
         }
-        return Ok(row);
+        return serde_json::to_vec(&row).map_err(|e| Error::Corrupt(e.to_string()));
     }
-    let mut row = json!({"id": id, "key": id, "value": {"rev": winner.to_string()}});
+    doc_row(db, id, &record, &winner, p)
+}
+
+/// `{"id","key","value":{"rev"}[,"doc"]}` for a live document, as JSON text.
+fn doc_row(db: &Database, id: &str, record: &DocRecord, winner: &Rev, p: &Params) -> Result<Vec<u8>> {
+    let id_json = serde_json::to_string(id).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let mut row = format!("{{\"id\":{id_json},\"key\":{id_json},\"value\":{{\"rev\":\"{winner}\"}}").into_bytes();
     if p.include_docs {
-        row["doc"] = render(db, id, &record, &winner, p.opts)?.unwrap_or(Value::Null);
+        row.extend_from_slice(b",\"doc\":");
+        match render_json(db, id, record, winner, p.opts)? {
+            Some(doc) => row.extend_from_slice(&doc),
+            None => row.extend_from_slice(b"null"),
+        }
     }
+    row.push(b'}');
     Ok(row)
 }
 
@@ -417,7 +469,7 @@ impl<S: RowSink> RowCounter<'_, S> {
         self.emitted >= self.limit
     }
 
-    fn push(&mut self, row: &Value) -> bool {
+    fn push(&mut self, row: &[u8]) -> bool {
         self.emitted += 1;
         self.sink.row(row)
     }
@@ -430,7 +482,9 @@ pub async fn queries(
     db: Arc<Database>,
 ) -> Result<HttpResponse> {
     request::require_json_content_type(req)?;
-    let body = request::parse_json(&request::read_body(payload, state.config.max_http_request_size).await?)?;
+    let body = request::parse_json(
+        &request::read_body(payload, state.config.max_http_request_size).await?,
+    )?;
     let Some(Value::Array(list)) = body.get("queries") else {
         return Err(Error::bad_request("`queries` member must be an array."));
     };

@@ -51,7 +51,7 @@ pub fn store_inline(db: &Database, doc: &mut NewDoc) -> Result<()> {
         {
             let mut writer = db.blob_writer(storage_encoding(content_type, false))?;
             writer.write(data)?;
-            let (mut meta, _) = writer.finish(content_type)?;
+            let mut meta = writer.finish(content_type)?;
             meta.revpos = revpos.unwrap_or(0);
             *input = AttInput::Stored(meta);
         }
@@ -160,7 +160,7 @@ pub async fn read_multipart_doc(
             writer.discard()?;
             return Err(e);
         }
-        let (mut meta, _) = writer.finish(content_type)?;
+        let mut meta = writer.finish(content_type)?;
         if gzipped {
             meta.length = length.unwrap_or(meta.length);
         }
@@ -504,7 +504,7 @@ async fn put(
             return Err(e);
         }
     }
-    let (meta, _) = writer.finish(&content_type)?;
+    let meta = writer.finish(&content_type)?;
     let reader = db.clone();
     let doc_id = id.clone();
     let name_in_doc = att_name.clone();

@@ -1,4 +1,5 @@
-//! `_bulk_docs`, `_bulk_get`, `_revs_diff` and `_missing_revs`.
+//! `_bulk_docs`, `_revs_diff` and `_missing_revs` (`_bulk_get` has its own
+//! module).
 
 use std::sync::Arc;
 
@@ -6,8 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::document::{check_size, render, save, ReadOpts};
-use super::request::{self, Query};
+use super::document::{check_size, save};
+use super::request;
 use super::{blocking, response, server, AppState};
 use crate::couch::doc;
 use crate::couch::names::{validate_doc_id, DocIdKind};
@@ -15,9 +16,15 @@ use crate::couch::rev::Rev;
 use crate::error::{Error, Result};
 use crate::storage::Database;
 
-async fn json_body(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<Map<String, Value>> {
+async fn json_body(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Map<String, Value>> {
     request::require_json_content_type(req)?;
-    match request::parse_json(&request::read_body(payload, state.config.max_http_request_size).await?)? {
+    match request::parse_json(
+        &request::read_body(payload, state.config.max_http_request_size).await?,
+    )? {
         Value::Object(m) => Ok(m),
         _ => Err(Error::bad_request("Request body must be a JSON object")),
     }
@@ -31,19 +38,31 @@ pub async fn bulk_docs(
 ) -> Result<HttpResponse> {
     let mut body = json_body(state, req, payload).await?;
     let docs = match body.remove("docs") {
-        None => return Err(Error::bad_request("POST body must include `docs` parameter.")),
+        None => {
+            return Err(Error::bad_request(
+                "POST body must include `docs` parameter.",
+            ))
+        }
         Some(Value::Array(docs)) => docs,
         Some(_) => return Err(Error::bad_request("`docs` parameter must be an array.")),
     };
     let new_edits = match body.get("new_edits") {
         None => true,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(Error::bad_request("`new_edits` parameter must be a boolean.")),
+        Some(_) => {
+            return Err(Error::bad_request(
+                "`new_edits` parameter must be a boolean.",
+            ))
+        }
     };
     let mut parsed = Vec::with_capacity(docs.len());
     let mut local = Vec::new();
     for (i, raw) in docs.into_iter().enumerate() {
-        let size = if raw.is_object() { serde_json::to_vec(&raw).map(|v| v.len()).unwrap_or(0) } else { 0 };
+        let size = if raw.is_object() {
+            serde_json::to_vec(&raw).map(|v| v.len()).unwrap_or(0)
+        } else {
+            0
+        };
         let mut d = doc::parse_doc(raw)?;
         if !new_edits && d.revs.is_empty() {
             return Err(Error::bad_request(
@@ -74,11 +93,13 @@ pub async fn bulk_docs(
         results.push((i, value));
     }
     let _gc = db.blob_guard().await;
-    let outcomes = save(state, db.clone(), parsed, new_edits, false).await?;
+    let outcomes = save(state, db.clone(), parsed, new_edits, request::delays_commit(req)).await?;
     let mut out: Vec<Value> = Vec::with_capacity(outcomes.len() + results.len());
     for (id, outcome) in ids.iter().zip(outcomes) {
         match outcome {
-            Ok(edited) if new_edits => out.push(json!({"ok": true, "id": id, "rev": edited.rev.to_string()})),
+            Ok(edited) if new_edits => {
+                out.push(json!({"ok": true, "id": id, "rev": edited.rev.to_string()}))
+            }
             Ok(_) => {}
             Err(e) => out.push(doc_error(id, &e)),
         }
@@ -100,85 +121,6 @@ fn doc_error(id: &str, e: &Error) -> Value {
     v
 }
 
-pub async fn bulk_get(
-    state: &AppState,
-    req: &HttpRequest,
-    payload: web::Payload,
-    db: Arc<Database>,
-) -> Result<HttpResponse> {
-    let q = Query::from_request(req);
-    for bad in ["open_revs", "new_edits", "w", "rev", "atts_since"] {
-        if q.has(bad) {
-            return Err(Error::bad_request(format!("\"{bad}\" query parameter is not acceptable")));
-        }
-    }
-    let opts = ReadOpts::from_query(&q)?;
-    let latest = q.bool("latest", false)?;
-    let mut body = json_body(state, req, payload).await?;
-    let Some(Value::Array(docs)) = body.remove("docs") else {
-        return Err(Error::bad_request("Missing JSON list of 'docs'."));
-    };
-    let results = blocking(move || {
-        docs.iter().map(|item| bulk_get_one(&db, item, latest, opts)).collect::<Result<Vec<Value>>>()
-    })
-    .await?;
-    Ok(response::ok(&json!({"results": results})))
-}
-
-fn error_entry(id: &Value, rev: &str, error: &str, reason: &str) -> Value {
-    json!({"error": {"id": id, "rev": rev, "error": error, "reason": reason}})
-}
-
-fn bulk_get_one(db: &Database, item: &Value, latest: bool, opts: ReadOpts) -> Result<Value> {
-    let Value::Object(props) = item else {
-        return Ok(json!({"id": null, "docs": [error_entry(&Value::Null, "", "bad_request", "document must be a JSON object")]}));
-    };
-    let Some(id_value) = props.get("id") else {
-        return Ok(json!({"id": null, "docs": [error_entry(&Value::Null, "", "bad_request", "document id missed")]}));
-    };
-    let id_json = id_value.clone();
-    let Some(id) = id_value.as_str() else {
-        return Ok(json!({"id": id_json, "docs": [error_entry(&id_json, "", "illegal_docid", "Document id must be a string")]}));
-    };
-    if let Err(e) = validate_doc_id(id) {
-        let (_, name) = e.status_and_name();
-        return Ok(json!({"id": id, "docs": [error_entry(&id_json, "", name, &e.to_string())]}));
-    }
-    let wanted = match props.get("rev") {
-        None => None,
-        Some(Value::String(s)) => match Rev::parse(s) {
-            Ok(r) => Some(r),
-            Err(_) => {
-                return Ok(json!({"id": id, "docs": [error_entry(&id_json, s, "bad_request", "Invalid rev format")]}));
-            }
-        },
-        Some(other) => {
-            let text = other.to_string();
-            return Ok(json!({"id": id, "docs": [error_entry(&id_json, &text, "bad_request", "Invalid rev format")]}));
-        }
-    };
-    let Some(record) = db.record(id)? else {
-        let rev = wanted.map_or_else(|| "undefined".to_string(), |r| r.to_string());
-        return Ok(json!({"id": id, "docs": [error_entry(&id_json, &rev, "not_found", "missing")]}));
-    };
-    let revs: Vec<Rev> = match wanted {
-        None => record.tree.leaves().into_iter().map(|(r, _)| r).collect(),
-        Some(r) if latest => {
-            let under: Vec<Rev> = record.tree.leaves_under(&r).into_iter().map(|(l, _)| l).collect();
-            if under.is_empty() { vec![r] } else { under }
-        }
-        Some(r) => vec![r],
-    };
-    let mut docs = Vec::with_capacity(revs.len());
-    for rev in revs {
-        docs.push(match render(db, id, &record, &rev, opts)? {
-            Some(doc) => json!({"ok": doc}),
-            None => error_entry(&id_json, &rev.to_string(), "not_found", "missing"),
-        });
-    }
-    Ok(json!({"id": id, "docs": docs}))
-}
-
 /// `_revs_diff` (and the older `_missing_revs`, which answers `missing_revs`).
 pub async fn revs_diff(
     state: &AppState,
@@ -195,7 +137,11 @@ pub async fn revs_diff(
         };
         let revs = list
             .iter()
-            .map(|v| v.as_str().and_then(|s| Rev::parse(s).ok()).ok_or_else(|| Error::bad_request("Invalid rev format")))
+            .map(|v| {
+                v.as_str()
+                    .and_then(|s| Rev::parse(s).ok())
+                    .ok_or_else(|| Error::bad_request("Invalid rev format"))
+            })
             .collect::<Result<Vec<Rev>>>()?;
         wanted.push((id, revs));
     }
@@ -209,7 +155,8 @@ pub async fn revs_diff(
             if missing.is_empty() {
                 continue;
             }
-            let strs = |v: &[Rev]| Value::Array(v.iter().map(|r| Value::String(r.to_string())).collect());
+            let strs =
+                |v: &[Rev]| Value::Array(v.iter().map(|r| Value::String(r.to_string())).collect());
             let entry = if legacy {
                 strs(&missing)
             } else {

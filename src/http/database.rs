@@ -14,7 +14,12 @@ use crate::couch::seq;
 use crate::error::{Error, Result};
 use crate::storage::Database;
 
-pub async fn handle(state: &AppState, req: &HttpRequest, payload: web::Payload, name: &str) -> Result<HttpResponse> {
+pub async fn handle(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    name: &str,
+) -> Result<HttpResponse> {
     match req.method().as_str() {
         "PUT" => {
             validate_db_name(name)?;
@@ -81,7 +86,9 @@ pub async fn security(
     if req.method() == "GET" {
         return Ok(response::ok(&db.security()));
     }
-    let body = request::parse_json(&request::read_body(payload, state.config.max_http_request_size).await?)?;
+    let body = request::parse_json(
+        &request::read_body(payload, state.config.max_http_request_size).await?,
+    )?;
     validate_security(&body)?;
     blocking(move || db.set_security(&body)).await?;
     state.store.commit().sync().await?;
@@ -95,15 +102,23 @@ fn validate_security(sec: &Value) -> Result<()> {
         return Err(Error::bad_request("Security Object must be an object"));
     };
     for section in ["admins", "members"] {
-        let Some(part) = map.get(section) else { continue };
+        let Some(part) = map.get(section) else {
+            continue;
+        };
         let Value::Object(part) = part else {
-            return Err(Error::bad_request(format!("{section} must be a JSON object")));
+            return Err(Error::bad_request(format!(
+                "{section} must be a JSON object"
+            )));
         };
         for field in ["names", "roles"] {
             match part.get(field) {
                 None => {}
                 Some(Value::Array(items)) if items.iter().all(Value::is_string) => {}
-                Some(_) => return Err(Error::bad_request(format!("{field} must be a JSON list of strings"))),
+                Some(_) => {
+                    return Err(Error::bad_request(format!(
+                        "{field} must be a JSON list of strings"
+                    )))
+                }
             }
         }
     }
@@ -119,7 +134,9 @@ pub async fn revs_limit(
     if req.method() == "GET" {
         return Ok(response::ok(&db.revs_limit()));
     }
-    let body = request::parse_json(&request::read_body(payload, state.config.max_http_request_size).await?)?;
+    let body = request::parse_json(
+        &request::read_body(payload, state.config.max_http_request_size).await?,
+    )?;
     let limit = body
         .as_u64()
         .filter(|n| *n > 0)
@@ -129,8 +146,13 @@ pub async fn revs_limit(
     Ok(response::ok(&json!({"ok": true})))
 }
 
-pub async fn ensure_full_commit(state: &AppState, req: &HttpRequest, db: Arc<Database>) -> Result<HttpResponse> {
-    request::require_json_content_type(req).or_else(|e| if has_body(req) { Err(e) } else { Ok(()) })?;
+pub async fn ensure_full_commit(
+    state: &AppState,
+    req: &HttpRequest,
+    db: Arc<Database>,
+) -> Result<HttpResponse> {
+    request::require_json_content_type(req)
+        .or_else(|e| if has_body(req) { Err(e) } else { Ok(()) })?;
     state.store.commit().sync().await?;
     Ok(response::json(
         StatusCode::CREATED,

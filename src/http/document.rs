@@ -8,13 +8,13 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::request::{self, Query};
 use super::multipart::{self, RevPart};
+use super::request::{self, Query};
 use super::response::ChunkWriter;
 use super::{blocking, response, server, AppState};
+use crate::couch::attachment;
 use crate::couch::attachment::AttMeta;
 use crate::couch::doc::{self, DocView, NewDoc, RevStatus};
-use crate::couch::attachment;
 use crate::couch::names::{validate_doc_id, DocIdKind};
 use crate::couch::rev::Rev;
 use crate::couch::revtree::RevInfo;
@@ -64,8 +64,61 @@ impl ReadOpts {
 
 /// Renders one stored revision as CouchDB JSON; `None` when its body is
 /// no longer kept (compacted away, or known only from history).
-pub fn render(db: &Database, id: &str, record: &DocRecord, rev: &Rev, opts: ReadOpts) -> Result<Option<Value>> {
+pub fn render(
+    db: &Database,
+    id: &str,
+    record: &DocRecord,
+    rev: &Rev,
+    opts: ReadOpts,
+) -> Result<Option<Value>> {
     Ok(render_full(db, id, record, rev, opts, None, false)?.map(|r| r.doc))
+}
+
+/// [`render`] straight to JSON text. Plain revisions (no attachments, no
+/// options asking for more members) are spliced from the stored text
+/// without parsing it: `_all_docs?include_docs=true` spends its time here.
+pub fn render_json(
+    db: &Database,
+    id: &str,
+    record: &DocRecord,
+    rev: &Rev,
+    opts: ReadOpts,
+) -> Result<Option<Vec<u8>>> {
+    let plain = !(opts.revs
+        || opts.revs_info
+        || opts.conflicts
+        || opts.deleted_conflicts
+        || opts.local_seq
+        || opts.attachments);
+    if plain {
+        let Some(info) = record.tree.get(rev) else { return Ok(None) };
+        let Some(raw) = db.body_raw(id, rev)? else { return Ok(None) };
+        if !contains(&raw, b"\"_attachments\"") && raw.len() >= 2 {
+            let inner = raw[1..raw.len() - 1].trim_ascii();
+            let id_json = serde_json::to_string(id).map_err(|e| Error::Corrupt(e.to_string()))?;
+            let mut out = Vec::with_capacity(raw.len() + id.len() + 64);
+            out.extend_from_slice(b"{\"_id\":");
+            out.extend_from_slice(id_json.as_bytes());
+            out.extend_from_slice(format!(",\"_rev\":\"{rev}\"").as_bytes());
+            if info.deleted {
+                out.extend_from_slice(b",\"_deleted\":true");
+            }
+            if !inner.is_empty() {
+                out.push(b',');
+                out.extend_from_slice(inner);
+            }
+            out.push(b'}');
+            return Ok(Some(out));
+        }
+    }
+    match render(db, id, record, rev, opts)? {
+        Some(doc) => serde_json::to_vec(&doc).map(Some).map_err(|e| Error::Corrupt(e.to_string())),
+        None => Ok(None),
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A rendered revision, and the attachments whose bodies must follow it
@@ -87,14 +140,23 @@ pub fn render_full(
     atts_since: Option<&[Rev]>,
     multipart: bool,
 ) -> Result<Option<Rendered>> {
-    let Some(info) = record.tree.get(rev) else { return Ok(None) };
-    let Some(mut body) = db.body(id, rev)? else { return Ok(None) };
+    let Some(info) = record.tree.get(rev) else {
+        return Ok(None);
+    };
+    let Some(mut body) = db.body(id, rev)? else {
+        return Ok(None);
+    };
     let history = || record.tree.history(rev).unwrap_or_default();
     let stored = attachment::stored_atts(&body);
     body.remove("_attachments");
     let known_pos = atts_since.map_or(0, |since| {
         let ancestors = history();
-        since.iter().filter(|r| ancestors.iter().any(|(a, _)| a == *r)).map(|r| r.pos).max().unwrap_or(0)
+        since
+            .iter()
+            .filter(|r| ancestors.iter().any(|(a, _)| a == *r))
+            .map(|r| r.pos)
+            .max()
+            .unwrap_or(0)
     });
     let mut atts = Map::new();
     let mut follows = Vec::new();
@@ -116,14 +178,23 @@ pub fn render_full(
         rev: Some(rev.clone()),
         deleted: info.deleted,
         body,
-        revisions: opts.revs.then(|| history().into_iter().map(|(r, _)| r).collect()),
-        revs_info: opts.revs_info.then(|| history().into_iter().map(|(r, i)| (r, status(i))).collect()),
+        revisions: opts
+            .revs
+            .then(|| history().into_iter().map(|(r, _)| r).collect()),
+        revs_info: opts
+            .revs_info
+            .then(|| history().into_iter().map(|(r, i)| (r, status(i))).collect()),
         conflicts: opts.conflicts.then(|| record.tree.conflicts()),
-        deleted_conflicts: opts.deleted_conflicts.then(|| record.tree.deleted_conflicts()),
+        deleted_conflicts: opts
+            .deleted_conflicts
+            .then(|| record.tree.deleted_conflicts()),
         local_seq: opts.local_seq.then_some(record.seq),
         attachments: Some(atts),
     };
-    Ok(Some(Rendered { doc: view.into_json(), follows }))
+    Ok(Some(Rendered {
+        doc: view.into_json(),
+        follows,
+    }))
 }
 
 fn status(info: RevInfo) -> RevStatus {
@@ -144,6 +215,8 @@ pub async fn save(
     new_edits: bool,
     batch: bool,
 ) -> Result<Vec<Result<Edited>>> {
+    // per-document write rules (design docs, the users database)
+    let (docs, screened) = super::guard::screen(state, &db, docs, new_edits).await?;
     let results = blocking(move || {
         let mut docs = docs;
         for doc in &mut docs {
@@ -157,7 +230,7 @@ pub async fn save(
     if !batch {
         commit.durable(ticket).await?;
     }
-    Ok(results)
+    Ok(screened.merge(results))
 }
 
 /// Checks a document's size against `max_document_size`.
@@ -191,7 +264,8 @@ fn requested_rev(req: &HttpRequest, q: &Query) -> Result<Option<Rev>> {
         Some(r) => Some(r.to_string()),
         None => request::header_str(req, header::IF_MATCH).map(|s| s.trim_matches('"').to_string()),
     };
-    text.map(|t| Rev::parse(&t).map_err(|_| Error::bad_request("Invalid rev format"))).transpose()
+    text.map(|t| Rev::parse(&t).map_err(|_| Error::bad_request("Invalid rev format")))
+        .transpose()
 }
 
 async fn get(req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpResponse> {
@@ -199,15 +273,22 @@ async fn get(req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpRes
     let opts = ReadOpts::from_query(&q)?;
     let latest = q.bool("latest", false)?;
     let atts_since = parse_atts_since(&q)?;
+    // `atts_since` asks for the data of newer attachments (CouchDB adds
+    // `attachments` with it).
+    let opts = ReadOpts { attachments: opts.attachments || atts_since.is_some(), ..opts };
     if let Some(open_revs) = q.get("open_revs") {
         let spec = open_revs.to_string();
         if request::accepts_json_only(req) {
             let parts = blocking(move || {
-                let parts = open_revs_parts(&db, &id, &spec, latest, opts, atts_since.as_deref(), false)?;
-                Ok(parts.into_iter().map(|p| match p {
-                    RevPart::Found(r) => json!({"ok": r.doc}),
-                    RevPart::Missing(rev) => json!({"missing": rev}),
-                }).collect::<Vec<Value>>())
+                let parts =
+                    open_revs_parts(&db, &id, &spec, latest, opts, atts_since.as_deref(), false)?;
+                Ok(parts
+                    .into_iter()
+                    .map(|p| match p {
+                        RevPart::Found(r) => json!({"ok": r.doc}),
+                        RevPart::Missing(rev) => json!({"missing": rev}),
+                    })
+                    .collect::<Vec<Value>>())
             })
             .await?;
             return Ok(response::ok(&parts));
@@ -219,31 +300,55 @@ async fn get(req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpRes
         let spec = open_revs.to_string();
         let outer = multipart::boundary();
         let ctype = format!("multipart/mixed; boundary=\"{outer}\"");
-        return Ok(response::stream_typed(StatusCode::OK, ctype, move |sender| {
-            let mut out = ChunkWriter::new(sender);
-            let parts = open_revs_parts(&db, &id, &spec, latest, opts, atts_since.as_deref(), true)?;
-            for (i, part) in parts.iter().enumerate() {
-                if !multipart::write_mixed_part(&mut out, &db, &outer, i == 0, part)? {
-                    return Ok(());
+        return Ok(response::stream_typed(
+            StatusCode::OK,
+            ctype,
+            move |sender| {
+                let mut out = ChunkWriter::new(sender);
+                let parts =
+                    open_revs_parts(&db, &id, &spec, latest, opts, atts_since.as_deref(), true)?;
+                for (i, part) in parts.iter().enumerate() {
+                    if !multipart::write_mixed_part(&mut out, &db, &outer, i == 0, part)? {
+                        return Ok(());
+                    }
                 }
-            }
-            multipart::end_mixed(&mut out, &outer);
-            Ok(())
-        }));
+                multipart::end_mixed(&mut out, &outer);
+                Ok(())
+            },
+        ));
     }
     let rev = match q.get("rev") {
         Some(r) => Some(Rev::parse(r).map_err(|_| Error::bad_request("Invalid rev format"))?),
         None => None,
     };
     let wants_multipart = opts.attachments
-        && request::header_str(req, header::ACCEPT).is_some_and(|a| a.contains("multipart/related"));
+        && request::header_str(req, header::ACCEPT)
+            .is_some_and(|a| a.contains("multipart/related"));
     let reader = db.clone();
-    let rendered =
-        blocking(move || read_rendered(&reader, &id, rev, latest, opts, atts_since.as_deref(), wants_multipart))
-            .await?;
-    let etag = format!("\"{}\"", rendered.doc.get("_rev").and_then(Value::as_str).unwrap_or(""));
+    let rendered = blocking(move || {
+        read_rendered(
+            &reader,
+            &id,
+            rev,
+            latest,
+            opts,
+            atts_since.as_deref(),
+            wants_multipart,
+        )
+    })
+    .await?;
+    let etag = format!(
+        "\"{}\"",
+        rendered
+            .doc
+            .get("_rev")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    );
     if request::header_str(req, header::IF_NONE_MATCH) == Some(etag.as_str()) {
-        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .finish());
     }
     let mut res = if wants_multipart && !rendered.follows.is_empty() {
         let boundary = multipart::boundary();
@@ -266,18 +371,32 @@ async fn get(req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpRes
 
 /// `atts_since=["rev", …]`.
 fn parse_atts_since(q: &Query) -> Result<Option<Vec<Rev>>> {
-    let Some(value) = q.json(&["atts_since"])? else { return Ok(None) };
+    let Some(value) = q.json(&["atts_since"])? else {
+        return Ok(None);
+    };
     let Value::Array(list) = value else {
-        return Err(Error::bad_request("atts_since value must be array of revs."));
+        return Err(Error::bad_request(
+            "atts_since value must be array of revs.",
+        ));
     };
     list.iter()
-        .map(|v| v.as_str().and_then(|s| Rev::parse(s).ok()).ok_or_else(|| Error::bad_request("Invalid rev format")))
+        .map(|v| {
+            v.as_str()
+                .and_then(|s| Rev::parse(s).ok())
+                .ok_or_else(|| Error::bad_request("Invalid rev format"))
+        })
         .collect::<Result<Vec<Rev>>>()
         .map(Some)
 }
 
 /// Reads the winner, or a named revision, of a document.
-pub fn read_doc(db: &Database, id: &str, rev: Option<Rev>, latest: bool, opts: ReadOpts) -> Result<Value> {
+pub fn read_doc(
+    db: &Database,
+    id: &str,
+    rev: Option<Rev>,
+    latest: bool,
+    opts: ReadOpts,
+) -> Result<Value> {
     read_rendered(db, id, rev, latest, opts, None, false).map(|r| r.doc)
 }
 
@@ -301,34 +420,55 @@ fn read_rendered(
             .ok_or_else(|| Error::not_found("missing"))?,
         Some(rev) => rev,
         None => {
-            let (winner, info) = record.tree.winner().ok_or_else(|| Error::not_found("missing"))?;
+            let (winner, info) = record
+                .tree
+                .winner()
+                .ok_or_else(|| Error::not_found("missing"))?;
             if info.deleted {
                 return Err(Error::not_found("deleted"));
             }
             winner
         }
     };
-    render_full(db, id, &record, &rev, opts, atts_since, multipart)?.ok_or_else(|| Error::not_found("missing"))
+    render_full(db, id, &record, &rev, opts, atts_since, multipart)?
+        .ok_or_else(|| Error::not_found("missing"))
 }
 
 /// The revisions an `open_revs` parameter names: `all` leaves, or a JSON list.
-fn open_revs_list(db: &Database, id: &str, spec: &str, latest: bool) -> Result<(Option<DocRecord>, Vec<Rev>)> {
+fn open_revs_list(
+    db: &Database,
+    id: &str,
+    spec: &str,
+    latest: bool,
+) -> Result<(Option<DocRecord>, Vec<Rev>)> {
     let record = db.record(id)?;
     let revs: Vec<Rev> = if spec == "all" {
-        let Some(record) = &record else { return Err(Error::not_found("missing")) };
+        let Some(record) = &record else {
+            return Err(Error::not_found("missing"));
+        };
         record.tree.leaves().into_iter().map(|(r, _)| r).collect()
     } else {
-        let list: Vec<Value> = serde_json::from_str(spec)
-            .map_err(|_| Error::bad_request("Invalid `open_revs` parameter. Must be a JSON array or \"all\"."))?;
+        let list: Vec<Value> = serde_json::from_str(spec).map_err(|_| {
+            Error::bad_request("Invalid `open_revs` parameter. Must be a JSON array or \"all\".")
+        })?;
         list.iter()
-            .map(|v| v.as_str().and_then(|s| Rev::parse(s).ok()).ok_or_else(|| Error::bad_request("Invalid rev format")))
+            .map(|v| {
+                v.as_str()
+                    .and_then(|s| Rev::parse(s).ok())
+                    .ok_or_else(|| Error::bad_request("Invalid rev format"))
+            })
             .collect::<Result<_>>()?
     };
     let mut resolved = Vec::with_capacity(revs.len());
     for rev in revs {
         match (&record, latest) {
             (Some(rec), true) => {
-                let under: Vec<Rev> = rec.tree.leaves_under(&rev).into_iter().map(|(r, _)| r).collect();
+                let under: Vec<Rev> = rec
+                    .tree
+                    .leaves_under(&rev)
+                    .into_iter()
+                    .map(|(r, _)| r)
+                    .collect();
                 if under.is_empty() {
                     resolved.push(rev);
                 } else {
@@ -355,7 +495,20 @@ fn open_revs_parts(
     let mut out = Vec::with_capacity(revs.len());
     for r in revs {
         let rendered = match &record {
-            Some(rec) => render_full(db, id, rec, &r, ReadOpts { revs: true, ..opts }, atts_since, multipart)?,
+            Some(rec) => render_full(
+                db,
+                id,
+                rec,
+                &r,
+                // As `chttpd_db:send_docs_multipart/3`: a multipart answer
+                // carries attachment data (newer than `atts_since`).
+                ReadOpts {
+                    attachments: opts.attachments || multipart,
+                    ..opts
+                },
+                atts_since,
+                multipart,
+            )?,
             None => None,
         };
         out.push(match rendered {
@@ -366,22 +519,37 @@ fn open_revs_parts(
     Ok(out)
 }
 
-fn location(req: &HttpRequest, db: &Database, id: &str) -> String {
+pub fn location(req: &HttpRequest, db: &Database, id: &str) -> String {
     let info = req.connection_info();
     let id_path = match id.strip_prefix("_design/") {
         Some(rest) => format!("_design/{}", encode_segment(rest)),
         None => encode_segment(id),
     };
-    format!("{}://{}/{}/{}", info.scheme(), info.host(), encode_segment(db.name()), id_path)
+    format!(
+        "{}://{}/{}/{}",
+        info.scheme(),
+        info.host(),
+        encode_segment(db.name()),
+        id_path
+    )
 }
 
 /// 201 (or 202 for `batch=ok`) with `{"ok","id","rev"}`, ETag and Location.
-pub fn created(req: &HttpRequest, db: &Database, id: &str, edited: &Edited, batch: bool) -> HttpResponse {
+pub fn created(
+    req: &HttpRequest,
+    db: &Database,
+    id: &str,
+    edited: &Edited,
+    batch: bool,
+) -> HttpResponse {
     if batch {
         return response::json(StatusCode::ACCEPTED, &json!({"ok": true, "id": id}));
     }
     let rev = edited.rev.to_string();
-    let mut res = response::json(StatusCode::CREATED, &json!({"ok": true, "id": id, "rev": rev}));
+    let mut res = response::json(
+        StatusCode::CREATED,
+        &json!({"ok": true, "id": id, "rev": rev}),
+    );
     let headers = res.headers_mut();
     if let Ok(v) = header::HeaderValue::from_str(&format!("\"{rev}\"")) {
         headers.insert(header::ETAG, v);
@@ -421,7 +589,8 @@ async fn put(
     doc.id = Some(id.clone());
     let new_edits = q.bool("new_edits", true)?;
     let batch = q.get("batch") == Some("ok");
-    let result = save(state, db.clone(), vec![doc], new_edits, batch).await?;
+    let delay = batch || request::delays_commit(req);
+    let result = save(state, db.clone(), vec![doc], new_edits, delay).await?;
     let edited = result.into_iter().next().ok_or(Error::Conflict)??;
     Ok(created(req, &db, &id, &edited, batch))
 }
@@ -449,17 +618,30 @@ pub async fn post_to_db(
     Ok(created(req, &db, &id, &edited, batch))
 }
 
-async fn delete(state: &AppState, req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpResponse> {
+async fn delete(
+    state: &AppState,
+    req: &HttpRequest,
+    db: Arc<Database>,
+    id: String,
+) -> Result<HttpResponse> {
     let q = Query::from_request(req);
     let Some(rev) = requested_rev(req, &q)? else {
         return Err(Error::Conflict);
     };
-    let doc = NewDoc { id: Some(id.clone()), revs: vec![rev], deleted: true, ..Default::default() };
+    let doc = NewDoc {
+        id: Some(id.clone()),
+        revs: vec![rev],
+        deleted: true,
+        ..Default::default()
+    };
     let batch = q.get("batch") == Some("ok");
     let result = save(state, db, vec![doc], true, batch).await?;
     let edited = result.into_iter().next().ok_or(Error::Conflict)??;
     if batch {
-        return Ok(response::json(StatusCode::ACCEPTED, &json!({"ok": true, "id": id})));
+        return Ok(response::json(
+            StatusCode::ACCEPTED,
+            &json!({"ok": true, "id": id}),
+        ));
     }
     let rev = edited.rev.to_string();
     let mut res = response::ok(&json!({"ok": true, "id": id, "rev": rev}));
@@ -470,25 +652,54 @@ async fn delete(state: &AppState, req: &HttpRequest, db: Arc<Database>, id: Stri
 }
 
 /// `COPY /{db}/{src}` with `Destination: dest[?rev=…]`.
-async fn copy(state: &AppState, req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpResponse> {
+async fn copy(
+    state: &AppState,
+    req: &HttpRequest,
+    db: Arc<Database>,
+    id: String,
+) -> Result<HttpResponse> {
     let q = Query::from_request(req);
     let dest = request::header_str(req, header::HeaderName::from_static("destination"))
         .ok_or_else(|| Error::bad_request("Destination header is mandatory for COPY."))?
         .to_string();
     let (dest_id, dest_rev) = match dest.split_once("?rev=") {
-        Some((d, r)) => (d.to_string(), Some(Rev::parse(r).map_err(|_| Error::bad_request("Invalid rev format"))?)),
+        Some((d, r)) => (
+            d.to_string(),
+            Some(Rev::parse(r).map_err(|_| Error::bad_request("Invalid rev format"))?),
+        ),
         None => (dest, None),
     };
-    let dest_id = percent_encoding::percent_decode_str(&dest_id).decode_utf8_lossy().into_owned();
+    let dest_id = percent_encoding::percent_decode_str(&dest_id)
+        .decode_utf8_lossy()
+        .into_owned();
     validate_doc_id(&dest_id)?;
     let src_rev = requested_rev(req, &q)?;
     let reader = db.clone();
-    let source = blocking(move || read_doc(&reader, &id, src_rev, false, ReadOpts::default())).await?;
-    let body: Map<String, Value> = match source {
-        Value::Object(m) => m.into_iter().filter(|(k, _)| !k.starts_with('_')).collect(),
-        _ => Map::new(),
+    // The source revision's stored body, attachments included (they are
+    // copied by reference: same digests, no new bodies).
+    let mut body = blocking(move || {
+        let record = reader.record(&id)?.ok_or_else(|| Error::not_found("missing"))?;
+        let rev = match src_rev {
+            Some(rev) => rev,
+            None => match record.tree.winner() {
+                Some((winner, info)) if !info.deleted => winner,
+                Some(_) => return Err(Error::not_found("deleted")),
+                None => return Err(Error::not_found("missing")),
+            },
+        };
+        reader.body(&id, &rev)?.ok_or_else(|| Error::not_found("missing"))
+    })
+    .await?;
+    let atts = attachment::stored_atts(&body);
+    body.remove("_attachments");
+    let doc = NewDoc {
+        id: Some(dest_id.clone()),
+        revs: dest_rev.into_iter().collect(),
+        body,
+        attachments: Some(atts.into_iter().map(|(n, m)| (n, attachment::AttInput::Stored(m))).collect()),
+        ..Default::default()
     };
-    let doc = NewDoc { id: Some(dest_id.clone()), revs: dest_rev.into_iter().collect(), body, ..Default::default() };
+    let _gc = db.blob_guard().await;
     let result = save(state, db.clone(), vec![doc], true, false).await?;
     let edited = result.into_iter().next().ok_or(Error::Conflict)??;
     Ok(created(req, &db, &dest_id, &edited, false))

@@ -36,7 +36,9 @@ pub async fn handle(
             let reader = db.clone();
             let key = id.clone();
             let found = blocking(move || reader.local_get(&key)).await?;
-            let Some(local) = found else { return Err(Error::not_found("missing")) };
+            let Some(local) = found else {
+                return Err(Error::not_found("missing"));
+            };
             let body: Map<String, Value> = serde_json::from_str(&local.body).unwrap_or_default();
             let mut out = Map::new();
             out.insert("_id".into(), Value::String(id));
@@ -50,7 +52,10 @@ pub async fn handle(
             let mut doc = doc::parse_doc(request::parse_json(&raw)?)?;
             if doc.revs.is_empty() {
                 if let Some(rev) = q.get("rev") {
-                    doc.revs = vec![crate::couch::rev::Rev::new(0, parse_local_rev(rev)?.to_string())];
+                    doc.revs = vec![crate::couch::rev::Rev::new(
+                        0,
+                        parse_local_rev(rev)?.to_string(),
+                    )];
                 }
             }
             write(state, db, &id, doc).await
@@ -67,7 +72,10 @@ pub async fn handle(
             }
             let doc = NewDoc {
                 deleted: true,
-                revs: rev.map(|r| crate::couch::rev::Rev::new(0, r.to_string())).into_iter().collect(),
+                revs: rev
+                    .map(|r| crate::couch::rev::Rev::new(0, r.to_string()))
+                    .into_iter()
+                    .collect(),
                 ..Default::default()
             };
             store(state, db, &id, doc).await?;
@@ -78,33 +86,56 @@ pub async fn handle(
 }
 
 /// Writes a local doc and answers as `PUT` does.
-pub async fn write(state: &AppState, db: Arc<Database>, id: &str, doc: NewDoc) -> Result<HttpResponse> {
+pub async fn write(
+    state: &AppState,
+    db: Arc<Database>,
+    id: &str,
+    doc: NewDoc,
+) -> Result<HttpResponse> {
     let deleted = doc.deleted;
     let rev = store(state, db, id, doc).await?;
-    let rev = if deleted { "0-0".to_string() } else { format!("0-{rev}") };
-    Ok(response::json(StatusCode::CREATED, &json!({"ok": true, "id": id, "rev": rev})))
+    let rev = if deleted {
+        "0-0".to_string()
+    } else {
+        format!("0-{rev}")
+    };
+    Ok(response::json(
+        StatusCode::CREATED,
+        &json!({"ok": true, "id": id, "rev": rev}),
+    ))
 }
 
 /// Stores a local doc durably; returns its new revision number.
 pub async fn store(state: &AppState, db: Arc<Database>, id: &str, doc: NewDoc) -> Result<u64> {
     let given = match doc.revs.first() {
         None => None,
-        Some(r) if r.pos == 0 => Some(r.id.parse::<u64>().map_err(|_| Error::bad_request("Invalid rev format"))?),
+        Some(r) if r.pos == 0 => Some(
+            r.id.parse::<u64>()
+                .map_err(|_| Error::bad_request("Invalid rev format"))?,
+        ),
         Some(_) => return Err(Error::bad_request("Invalid rev format")),
     };
     let key = id.to_string();
-    let rev = blocking(move || db.local_put(&key, given, (!doc.deleted).then_some(&doc.body))).await?;
+    let rev =
+        blocking(move || db.local_put(&key, given, (!doc.deleted).then_some(&doc.body))).await?;
     state.store.commit().sync().await?;
     Ok(rev)
 }
 
 /// `_local_docs`: the local documents in id order, with `_all_docs`' range options.
-pub async fn list(state: &AppState, req: &HttpRequest, payload: web::Payload, db: Arc<Database>) -> Result<HttpResponse> {
+pub async fn list(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    db: Arc<Database>,
+) -> Result<HttpResponse> {
     let q = Query::from_request(req);
     let mut keys: Option<Vec<Value>> = q.json(&["keys"])?.and_then(|v| v.as_array().cloned());
     if req.method() == "POST" {
         request::require_json_content_type(req)?;
-        let body = request::parse_json(&request::read_body(payload, state.config.max_http_request_size).await?)?;
+        let body = request::parse_json(
+            &request::read_body(payload, state.config.max_http_request_size).await?,
+        )?;
         keys = body.get("keys").and_then(Value::as_array).cloned().or(keys);
     }
     let text = |names: &[&str]| -> Result<Option<String>> {
@@ -125,7 +156,9 @@ pub async fn list(state: &AppState, req: &HttpRequest, payload: web::Payload, db
                 let mut doc = Map::new();
                 doc.insert("_id".into(), Value::String(id.to_string()));
                 doc.insert("_rev".into(), Value::String(format!("0-{}", local.rev)));
-                doc.extend(serde_json::from_str::<Map<String, Value>>(&local.body).unwrap_or_default());
+                doc.extend(
+                    serde_json::from_str::<Map<String, Value>>(&local.body).unwrap_or_default(),
+                );
                 r["doc"] = Value::Object(doc);
             }
             r
@@ -141,7 +174,11 @@ pub async fn list(state: &AppState, req: &HttpRequest, payload: web::Payload, db
             }
             return Ok(out);
         }
-        let (lo, hi) = if descending { (end.as_deref(), start.as_deref()) } else { (start.as_deref(), end.as_deref()) };
+        let (lo, hi) = if descending {
+            (end.as_deref(), start.as_deref())
+        } else {
+            (start.as_deref(), end.as_deref())
+        };
         let lo = match lo {
             Some(s) if descending && !inclusive_end => Bound::Excluded(s),
             Some(s) => Bound::Included(s),
@@ -153,12 +190,19 @@ pub async fn list(state: &AppState, req: &HttpRequest, payload: web::Payload, db
             None => Bound::Unbounded,
         };
         let mut out = Vec::new();
-        for item in db.locals_range(lo, hi, descending).into_iter().skip(skip).take(limit) {
+        for item in db
+            .locals_range(lo, hi, descending)
+            .into_iter()
+            .skip(skip)
+            .take(limit)
+        {
             let (id, local) = item?;
             out.push(row(&id, &local));
         }
         Ok(out)
     })
     .await?;
-    Ok(response::ok(&json!({"total_rows": null, "offset": null, "rows": rows})))
+    Ok(response::ok(
+        &json!({"total_rows": null, "offset": null, "rows": rows}),
+    ))
 }

@@ -1,21 +1,30 @@
 //! HTTP: the only code that imports actix. Handlers are thin: they parse
 //! the request, call storage and the document model, and shape the reply.
 //!
-//! Every request goes through [`dispatch`], which resolves the path with
-//! [`router::Route`] and answers `405` with an `Allow` header for methods a
-//! route does not take.
+//! Every request goes through [`dispatch`], which answers CORS preflights,
+//! authenticates the request and checks its access once, by route
+//! ([`auth`]), then resolves the path with [`router::Route`] and answers
+//! `405` with an `Allow` header for methods a route does not take.
 
 mod all_docs;
 mod attachment;
+pub mod auth;
 mod bulk;
+mod bulk_get;
+mod changes;
+mod cors;
 mod database;
 mod document;
+mod guard;
 mod local;
+mod mango;
 mod multipart;
 pub mod request;
 pub mod response;
 pub mod router;
 mod server;
+mod session;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,6 +42,10 @@ pub struct AppState {
     pub config: Config,
     /// This server's uuid, as `GET /` reports it.
     pub uuid: String,
+    /// Authentication settings and state.
+    pub auth: Arc<crate::auth::Auth>,
+    /// Cached documents of the users database, for authentication.
+    pub user_docs: auth::UserDocs,
 }
 
 impl AppState {
@@ -61,14 +74,50 @@ pub fn log_request(method: &actix_web::http::Method, path: &str, status: u16, st
     );
 }
 
-async fn dispatch(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse> {
+/// CORS preflight, authentication, the access check, then the handler;
+/// every response (errors too) gets the session-cookie renewal and CORS
+/// headers.
+async fn dispatch(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let st = state.get_ref();
+    if let Some(preflight) = cors::preflight(st, &req) {
+        return preflight;
+    }
     let route = Route::parse(req.path());
+    let (user, result) = match auth::authenticate(st, &req, &route).await {
+        Ok(user) => {
+            let user = Arc::new(user);
+            let checked = auth::scope(Arc::clone(&user), async {
+                auth::authorize(st, &user, &route, req.method().as_str())?;
+                handle(req.clone(), payload, st, route, &user).await
+            })
+            .await;
+            (Some(user), checked)
+        }
+        Err(e) => (None, Err(e)),
+    };
+    let mut response = result.unwrap_or_else(|e| actix_web::ResponseError::error_response(&e));
+    auth::decorate(st, &req, user.as_deref(), &mut response);
+    cors::decorate(st, &req, &mut response);
+    response
+}
+
+async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    st: &AppState,
+    route: Route,
+    user: &auth::RequestUser,
+) -> Result<HttpResponse> {
     let method = req.method().as_str().to_string();
     if !route.allows(&method) {
         return Err(Error::MethodNotAllowed(route.allowed().to_string()));
     }
-    let st = state.get_ref();
     match route {
+        Route::Session => session::handle(st, &req, payload, user).await,
         Route::Root => Ok(server::root(st)),
         Route::Up => Ok(server::up()),
         Route::AllDbs => server::all_dbs(st, &req).await,
@@ -79,18 +128,23 @@ async fn dispatch(req: HttpRequest, payload: web::Payload, state: web::Data<AppS
         Route::DbEndpoint(name, ep) => {
             let db = st.db(&name)?;
             match ep {
-                DbEndpoint::AllDocs | DbEndpoint::DesignDocs => all_docs::handle(st, &req, payload, db, ep).await,
+                DbEndpoint::AllDocs | DbEndpoint::DesignDocs => {
+                    all_docs::handle(st, &req, payload, db, ep).await
+                }
                 DbEndpoint::AllDocsQueries => all_docs::queries(st, &req, payload, db).await,
                 DbEndpoint::LocalDocs => local::list(st, &req, payload, db).await,
                 DbEndpoint::BulkDocs => bulk::bulk_docs(st, &req, payload, db).await,
-                DbEndpoint::BulkGet => bulk::bulk_get(st, &req, payload, db).await,
+                DbEndpoint::BulkGet => bulk_get::handle(st, &req, payload, db).await,
                 DbEndpoint::RevsDiff => bulk::revs_diff(st, &req, payload, db, false).await,
                 DbEndpoint::MissingRevs => bulk::revs_diff(st, &req, payload, db, true).await,
                 DbEndpoint::Security => database::security(st, &req, payload, db).await,
                 DbEndpoint::RevsLimit => database::revs_limit(st, &req, payload, db).await,
                 DbEndpoint::EnsureFullCommit => database::ensure_full_commit(st, &req, db).await,
                 DbEndpoint::Compact => database::compact(st, &req, db),
-                DbEndpoint::Changes => Err(Error::not_found("missing")),
+                DbEndpoint::Changes => changes::handle(st, &req, payload, db).await,
+                DbEndpoint::Index => mango::index(st, &req, payload, db).await,
+                DbEndpoint::Find => mango::find(st, &req, payload, db).await,
+                DbEndpoint::Explain => mango::explain(st, &req, payload, db).await,
             }
         }
         Route::Doc(name, id) => {

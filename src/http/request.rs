@@ -24,7 +24,11 @@ impl Query {
 
     /// The last value given for `name` (CouchDB takes the last).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// First present of several aliases (`startkey`/`start_key`).
@@ -48,9 +52,10 @@ impl Query {
     pub fn u64(&self, name: &str) -> Result<Option<u64>> {
         match self.get(name) {
             None => Ok(None),
-            Some(v) => v.parse::<u64>().map(Some).map_err(|_| {
-                Error::QueryParseError(format!("Invalid value for integer: \"{v}\""))
-            }),
+            Some(v) => v
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| Error::QueryParseError(format!("Invalid value for integer: \"{v}\""))),
         }
     }
 
@@ -110,13 +115,21 @@ pub fn require_json_content_type(req: &HttpRequest) -> Result<()> {
 }
 
 /// A header's value as text.
-pub fn header_str<'a>(req: &'a HttpRequest, name: header::HeaderName) -> Option<&'a str> {
+pub fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `X-Couch-Full-Commit: false`: the client (a replicator) will call
+/// `_ensure_full_commit` itself, so a write need not wait for the disk.
+pub fn delays_commit(req: &HttpRequest) -> bool {
+    header_str(req, header::HeaderName::from_static("x-couch-full-commit"))
+        .is_some_and(|v| v.eq_ignore_ascii_case("false"))
 }
 
 /// Whether the client prefers JSON over multipart (`Accept: application/json`).
 pub fn accepts_json_only(req: &HttpRequest) -> bool {
-    header_str(req, header::ACCEPT).is_some_and(|a| a.contains("application/json") && !a.contains("multipart"))
+    header_str(req, header::ACCEPT)
+        .is_some_and(|a| a.contains("application/json") && !a.contains("multipart"))
 }
 
 #[cfg(test)]
@@ -126,12 +139,17 @@ mod tests {
     #[test]
     fn query_values() {
         let q = Query::parse("startkey=%22gen-0000000001%22&limit=1&descending=true&x=1&x=2");
-        assert_eq!(q.json(&["startkey", "start_key"]).ok().flatten(), Some(Value::from("gen-0000000001")));
+        assert_eq!(
+            q.json(&["startkey", "start_key"]).ok().flatten(),
+            Some(Value::from("gen-0000000001"))
+        );
         assert_eq!(q.u64("limit").ok().flatten(), Some(1));
         assert_eq!(q.bool("descending", false).ok(), Some(true));
         assert_eq!(q.get("x"), Some("2"));
         assert!(Query::parse("limit=-1").u64("limit").is_err());
-        assert!(Query::parse("descending=yes").bool("descending", false).is_err());
+        assert!(Query::parse("descending=yes")
+            .bool("descending", false)
+            .is_err());
         assert!(Query::parse("startkey=abc").json(&["startkey"]).is_err());
     }
 }

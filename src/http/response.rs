@@ -53,7 +53,9 @@ where
             let _ = sender.tx.blocking_send(Err(e));
         }
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, "must-revalidate"))
         .content_type(content_type)
@@ -73,7 +75,10 @@ pub struct ChunkWriter<'a> {
 
 impl<'a> ChunkWriter<'a> {
     pub fn new(sender: &'a ChunkSender) -> Self {
-        ChunkWriter { sender, buf: Vec::with_capacity(64 * 1024) }
+        ChunkWriter {
+            sender,
+            buf: Vec::with_capacity(64 * 1024),
+        }
     }
 
     /// Appends text; returns false once the client has gone away.

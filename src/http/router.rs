@@ -8,6 +8,8 @@
 
 use percent_encoding::percent_decode_str;
 
+use crate::auth::Access;
+
 /// Database-level endpoints below `/{db}/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DbEndpoint {
@@ -24,9 +26,37 @@ pub enum DbEndpoint {
     RevsDiff,
     MissingRevs,
     Changes,
+    /// `_index` and everything below it (`_bulk_delete`, `{ddoc}/json/{name}`).
+    Index,
+    Find,
+    Explain,
 }
 
 impl DbEndpoint {
+    /// What a request to this endpoint needs (`chttpd_auth_request` and
+    /// `couch_db`'s checks); a new endpoint must say here who may use it.
+    fn access(self, method: &str) -> Access {
+        match self {
+            DbEndpoint::Security if method == "PUT" => Access::SecurityWrite { locked: false },
+            DbEndpoint::RevsLimit if method == "PUT" => Access::DbAdmin,
+            DbEndpoint::Compact => Access::DbAdminPath,
+            DbEndpoint::Index if method != "GET" && method != "HEAD" => Access::DbAdmin,
+            DbEndpoint::Index | DbEndpoint::Find | DbEndpoint::Explain => Access::DbMember,
+            DbEndpoint::AllDocs
+            | DbEndpoint::AllDocsQueries
+            | DbEndpoint::DesignDocs
+            | DbEndpoint::LocalDocs
+            | DbEndpoint::BulkDocs
+            | DbEndpoint::BulkGet
+            | DbEndpoint::Security
+            | DbEndpoint::RevsLimit
+            | DbEndpoint::EnsureFullCommit
+            | DbEndpoint::RevsDiff
+            | DbEndpoint::MissingRevs
+            | DbEndpoint::Changes => Access::DbMember,
+        }
+    }
+
     fn from_segment(seg: &str) -> Option<DbEndpoint> {
         Some(match seg {
             "_all_docs" => DbEndpoint::AllDocs,
@@ -41,23 +71,30 @@ impl DbEndpoint {
             "_revs_diff" => DbEndpoint::RevsDiff,
             "_missing_revs" => DbEndpoint::MissingRevs,
             "_changes" => DbEndpoint::Changes,
+            "_index" => DbEndpoint::Index,
+            "_find" => DbEndpoint::Find,
+            "_explain" => DbEndpoint::Explain,
             _ => return None,
         })
     }
 
     fn allowed(self) -> &'static str {
         match self {
-            DbEndpoint::AllDocs | DbEndpoint::DesignDocs | DbEndpoint::LocalDocs | DbEndpoint::Changes => {
-                "GET,HEAD,POST"
-            }
+            DbEndpoint::AllDocs
+            | DbEndpoint::DesignDocs
+            | DbEndpoint::LocalDocs
+            | DbEndpoint::Changes => "GET,HEAD,POST",
             DbEndpoint::AllDocsQueries
             | DbEndpoint::BulkDocs
             | DbEndpoint::BulkGet
             | DbEndpoint::EnsureFullCommit
             | DbEndpoint::Compact
             | DbEndpoint::RevsDiff
-            | DbEndpoint::MissingRevs => "POST",
+            | DbEndpoint::MissingRevs
+            | DbEndpoint::Find
+            | DbEndpoint::Explain => "POST",
             DbEndpoint::Security | DbEndpoint::RevsLimit => "GET,PUT",
+            DbEndpoint::Index => "GET,HEAD,POST,DELETE",
         }
     }
 }
@@ -70,6 +107,8 @@ pub enum Route {
     AllDbs,
     DbsInfo,
     Uuids,
+    /// `/_session`: cookie login, logout, and who the request is.
+    Session,
     /// Another `/_…` server path: not a database CouchDB would let exist.
     UnknownServer(String),
     Db(String),
@@ -100,6 +139,7 @@ impl Route {
                 "_all_dbs" => Route::AllDbs,
                 "_dbs_info" => Route::DbsInfo,
                 "_uuids" => Route::Uuids,
+                "_session" => Route::Session,
                 "_users" | "_replicator" | "_global_changes" => Route::Db(db),
                 s if s.starts_with('_') => Route::UnknownServer(db),
                 _ => Route::Db(db),
@@ -107,7 +147,10 @@ impl Route {
         }
         let first = rest[0].as_str();
         match (first, rest.len()) {
-            ("_all_docs", 2) if rest[1] == "queries" => Route::DbEndpoint(db, DbEndpoint::AllDocsQueries),
+            ("_all_docs", 2) if rest[1] == "queries" => {
+                Route::DbEndpoint(db, DbEndpoint::AllDocsQueries)
+            }
+            ("_index", _) => Route::DbEndpoint(db, DbEndpoint::Index),
             ("_design" | "_local", 1) => Route::Doc(db, first.to_string()),
             ("_design", _) => {
                 let id = format!("_design/{}", rest[1]);
@@ -128,12 +171,51 @@ impl Route {
         match self {
             Route::Root | Route::Up | Route::AllDbs | Route::Uuids => "GET,HEAD",
             Route::DbsInfo => "GET,HEAD,POST",
+            Route::Session => "GET,HEAD,POST,DELETE",
             Route::UnknownServer(_) => "GET,HEAD,PUT,DELETE,POST",
             Route::Db(_) => "GET,HEAD,PUT,DELETE,POST",
             Route::DbEndpoint(_, ep) => ep.allowed(),
             Route::Doc(..) => "GET,HEAD,PUT,DELETE,COPY",
             Route::LocalDoc(..) => "GET,PUT,DELETE,COPY",
             Route::Attachment(..) => "GET,HEAD,PUT,DELETE",
+        }
+    }
+
+    /// What a request needs before its handler runs, as CouchDB's
+    /// `chttpd_auth_request` decides from the path and method. Finer rules
+    /// (design documents, the users database's own documents) are applied
+    /// by `http::auth` and the write guard.
+    pub fn access(&self, method: &str) -> Access {
+        match self {
+            Route::Root | Route::Up | Route::Uuids | Route::Session => Access::Public,
+            Route::AllDbs | Route::DbsInfo => Access::ListDbs,
+            Route::UnknownServer(_) => Access::ServerAdmin,
+            Route::Db(_) if method == "PUT" || method == "DELETE" => Access::ServerAdmin,
+            Route::Db(_) => Access::DbMember,
+            Route::DbEndpoint(
+                db,
+                DbEndpoint::AllDocs | DbEndpoint::AllDocsQueries | DbEndpoint::Changes,
+            ) if db == "_users" || db == "_replicator" => Access::ServerAdmin,
+            Route::DbEndpoint(_, ep) => ep.access(method),
+            Route::Doc(..) | Route::LocalDoc(..) | Route::Attachment(..) => Access::DbMember,
+        }
+    }
+
+    /// The database a route is in, if any.
+    pub fn db_name(&self) -> Option<&str> {
+        match self {
+            Route::Db(db)
+            | Route::DbEndpoint(db, _)
+            | Route::Doc(db, _)
+            | Route::LocalDoc(db, _)
+            | Route::Attachment(db, _, _) => Some(db),
+            Route::Root
+            | Route::Up
+            | Route::AllDbs
+            | Route::DbsInfo
+            | Route::Uuids
+            | Route::Session => None,
+            Route::UnknownServer(_) => None,
         }
     }
 
@@ -171,26 +253,104 @@ mod tests {
             ("/db", Route::Db(s("db"))),
             ("/db/", Route::Db(s("db"))),
             ("/a%2Fb", Route::Db(s("a/b"))),
-            ("/a%2Fb/_all_docs", Route::DbEndpoint(s("a/b"), DbEndpoint::AllDocs)),
-            ("/db/_all_docs/queries", Route::DbEndpoint(s("db"), DbEndpoint::AllDocsQueries)),
-            ("/db/_bulk_docs", Route::DbEndpoint(s("db"), DbEndpoint::BulkDocs)),
-            ("/db/_security", Route::DbEndpoint(s("db"), DbEndpoint::Security)),
+            (
+                "/a%2Fb/_all_docs",
+                Route::DbEndpoint(s("a/b"), DbEndpoint::AllDocs),
+            ),
+            (
+                "/db/_all_docs/queries",
+                Route::DbEndpoint(s("db"), DbEndpoint::AllDocsQueries),
+            ),
+            (
+                "/db/_bulk_docs",
+                Route::DbEndpoint(s("db"), DbEndpoint::BulkDocs),
+            ),
+            (
+                "/db/_security",
+                Route::DbEndpoint(s("db"), DbEndpoint::Security),
+            ),
+            ("/db/_find", Route::DbEndpoint(s("db"), DbEndpoint::Find)),
+            ("/db/_explain", Route::DbEndpoint(s("db"), DbEndpoint::Explain)),
+            ("/db/_index", Route::DbEndpoint(s("db"), DbEndpoint::Index)),
+            ("/db/_index/_bulk_delete", Route::DbEndpoint(s("db"), DbEndpoint::Index)),
+            ("/db/_index/_design/x/json/name", Route::DbEndpoint(s("db"), DbEndpoint::Index)),
+            ("/db/_index/x/json/name", Route::DbEndpoint(s("db"), DbEndpoint::Index)),
             ("/db/doc", Route::Doc(s("db"), s("doc"))),
             ("/db/a%2Fb", Route::Doc(s("db"), s("a/b"))),
             ("/db/_design/x", Route::Doc(s("db"), s("_design/x"))),
             ("/db/_design%2Fx", Route::Doc(s("db"), s("_design/x"))),
-            ("/db/_design/x/a/b.txt", Route::Attachment(s("db"), s("_design/x"), s("a/b.txt"))),
+            (
+                "/db/_design/x/a/b.txt",
+                Route::Attachment(s("db"), s("_design/x"), s("a/b.txt")),
+            ),
             ("/db/_local/cfg", Route::LocalDoc(s("db"), s("_local/cfg"))),
-            ("/db/_local%2Fcfg", Route::LocalDoc(s("db"), s("_local/cfg"))),
-            ("/db/_local/sync_a%2Fb", Route::LocalDoc(s("db"), s("_local/sync_a/b"))),
-            ("/db/doc/att%20name", Route::Attachment(s("db"), s("doc"), s("att name"))),
-            ("/db/doc/a/b", Route::Attachment(s("db"), s("doc"), s("a/b"))),
+            (
+                "/db/_local%2Fcfg",
+                Route::LocalDoc(s("db"), s("_local/cfg")),
+            ),
+            (
+                "/db/_local/sync_a%2Fb",
+                Route::LocalDoc(s("db"), s("_local/sync_a/b")),
+            ),
+            (
+                "/db/doc/att%20name",
+                Route::Attachment(s("db"), s("doc"), s("att name")),
+            ),
+            (
+                "/db/doc/a/b",
+                Route::Attachment(s("db"), s("doc"), s("a/b")),
+            ),
             ("/db/_foo", Route::Doc(s("db"), s("_foo"))),
             ("/db/%C3%A9", Route::Doc(s("db"), s("é"))),
         ];
         for (path, want) in table {
             assert_eq!(Route::parse(path), want, "{path}");
         }
+    }
+
+    #[test]
+    fn access_of_each_route_family() {
+        let table = [
+            ("GET", "/", Access::Public),
+            ("GET", "/_up", Access::Public),
+            ("POST", "/_session", Access::Public),
+            ("GET", "/_all_dbs", Access::ListDbs),
+            ("POST", "/_dbs_info", Access::ListDbs),
+            ("GET", "/_config", Access::ServerAdmin),
+            ("PUT", "/db", Access::ServerAdmin),
+            ("DELETE", "/db", Access::ServerAdmin),
+            ("GET", "/db", Access::DbMember),
+            ("POST", "/db", Access::DbMember),
+            ("GET", "/db/_all_docs", Access::DbMember),
+            ("GET", "/db/_changes", Access::DbMember),
+            ("GET", "/_users/_all_docs", Access::ServerAdmin),
+            ("POST", "/_users/_all_docs/queries", Access::ServerAdmin),
+            ("GET", "/_users/_changes", Access::ServerAdmin),
+            ("GET", "/_replicator/_changes", Access::ServerAdmin),
+            ("GET", "/_users/org.couchdb.user:x", Access::DbMember),
+            ("GET", "/db/_security", Access::DbMember),
+            (
+                "PUT",
+                "/db/_security",
+                Access::SecurityWrite { locked: false },
+            ),
+            ("GET", "/db/_revs_limit", Access::DbMember),
+            ("PUT", "/db/_revs_limit", Access::DbAdmin),
+            ("POST", "/db/_compact", Access::DbAdminPath),
+            ("POST", "/db/_bulk_docs", Access::DbMember),
+            ("POST", "/db/_bulk_get", Access::DbMember),
+            ("POST", "/db/_revs_diff", Access::DbMember),
+            ("PUT", "/db/doc", Access::DbMember),
+            ("PUT", "/db/_design/x", Access::DbMember),
+            ("PUT", "/db/_local/x", Access::DbMember),
+            ("GET", "/db/doc/att", Access::DbMember),
+        ];
+        for (method, path, want) in table {
+            assert_eq!(Route::parse(path).access(method), want, "{method} {path}");
+        }
+        assert_eq!(Route::parse("/_session"), Route::Session);
+        assert_eq!(Route::parse("/db/doc/att").db_name(), Some("db"));
+        assert_eq!(Route::parse("/_all_dbs").db_name(), None);
     }
 
     #[test]

@@ -48,8 +48,20 @@ fn window(names: Vec<String>, q: &Query) -> Result<Vec<String>> {
     };
     let before_end = |n: &String| match &end {
         None => true,
-        Some(e) if descending => if inclusive_end { n >= e } else { n > e },
-        Some(e) => if inclusive_end { n <= e } else { n < e },
+        Some(e) if descending => {
+            if inclusive_end {
+                n >= e
+            } else {
+                n > e
+            }
+        }
+        Some(e) => {
+            if inclusive_end {
+                n <= e
+            } else {
+                n < e
+            }
+        }
     };
     Ok(names
         .into_iter()
@@ -67,10 +79,16 @@ pub async fn all_dbs(state: &AppState, req: &HttpRequest) -> Result<HttpResponse
     Ok(response::ok(&window(names, &q)?))
 }
 
-pub async fn dbs_info(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<HttpResponse> {
+pub async fn dbs_info(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse> {
     let names: Vec<Value> = if req.method() == "POST" {
         request::require_json_content_type(req)?;
-        let body = request::parse_json(&request::read_body(payload, state.config.max_http_request_size).await?)?;
+        let body = request::parse_json(
+            &request::read_body(payload, state.config.max_http_request_size).await?,
+        )?;
         match body.get("keys") {
             Some(Value::Array(keys)) => keys.clone(),
             _ => return Err(Error::bad_request("`keys` member must exist.")),
@@ -83,7 +101,10 @@ pub async fn dbs_info(state: &AppState, req: &HttpRequest, payload: web::Payload
     };
     let mut out = Vec::with_capacity(names.len());
     for key in names {
-        let info = key.as_str().and_then(|name| state.db(name).ok()).map(|db| database::info_json(state, &db));
+        let info = key
+            .as_str()
+            .and_then(|name| state.db(name).ok())
+            .map(|db| database::info_json(state, &db));
         out.push(match info {
             Some(info) => json!({"key": key, "info": info}),
             None => json!({"key": key, "error": "not_found"}),
@@ -124,10 +145,19 @@ mod tests {
     #[test]
     fn all_dbs_window() {
         let q = Query::parse("startkey=%22b%22&endkey=%22c%22");
-        assert_eq!(window(names(), &q).ok(), Some(vec!["b".to_string(), "c".to_string()]));
+        assert_eq!(
+            window(names(), &q).ok(),
+            Some(vec!["b".to_string(), "c".to_string()])
+        );
         let q = Query::parse("descending=true&limit=2&skip=1");
-        assert_eq!(window(names(), &q).ok(), Some(vec!["c".to_string(), "b".to_string()]));
+        assert_eq!(
+            window(names(), &q).ok(),
+            Some(vec!["c".to_string(), "b".to_string()])
+        );
         let q = Query::parse("startkey=%22c%22&descending=true&inclusive_end=false&endkey=%22a%22");
-        assert_eq!(window(names(), &q).ok(), Some(vec!["c".to_string(), "b".to_string()]));
+        assert_eq!(
+            window(names(), &q).ok(),
+            Some(vec!["c".to_string(), "b".to_string()])
+        );
     }
 }

@@ -37,12 +37,18 @@ impl GroupCommit {
     /// Starts the flusher thread for `db`.
     pub fn start(db: sled::Db) -> std::io::Result<Self> {
         let (tx, _) = watch::channel(Flushed::default());
-        let shared = Arc::new(Shared { requested: Mutex::new((0, false)), wake: Condvar::new(), flushed: tx });
+        let shared = Arc::new(Shared {
+            requested: Mutex::new((0, false)),
+            wake: Condvar::new(),
+            flushed: tx,
+        });
         let worker = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("settee-flush".into())
             .spawn(move || flush_loop(&worker, &db))?;
-        Ok(GroupCommit { shared: Some(shared) })
+        Ok(GroupCommit {
+            shared: Some(shared),
+        })
     }
 
     /// For in-memory stores: every write counts as durable at once.
@@ -61,7 +67,9 @@ impl GroupCommit {
 
     /// Resolves once the flush covering `ticket` is on disk.
     pub async fn durable(&self, ticket: u64) -> Result<()> {
-        let Some(shared) = &self.shared else { return Ok(()) };
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
         let mut rx = shared.flushed.subscribe();
         let state = rx
             .wait_for(|f| f.done >= ticket || f.failed >= ticket)
@@ -129,11 +137,16 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writers_share_flushes() {
         let dir = tempfile::tempdir().ok();
-        let path = dir.as_ref().map(|d| d.path().join("db")).unwrap_or_default();
+        let path = dir
+            .as_ref()
+            .map(|d| d.path().join("db"))
+            .unwrap_or_default();
         let db = sled::open(path).ok();
         let Some(db) = db else { panic!("open sled") };
         let commit = GroupCommit::start(db.clone()).ok();
-        let Some(commit) = commit else { panic!("start flusher") };
+        let Some(commit) = commit else {
+            panic!("start flusher")
+        };
         let mut tasks = Vec::new();
         for i in 0..64u32 {
             let (db, commit) = (db.clone(), commit.clone());

@@ -7,21 +7,21 @@
 //! crash never leaves a half-applied update.
 
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::blobs::{self, BlobReader, BlobWriter};
+use super::blobs::{self, BlobReader, BlobStore, BlobWriter};
 use super::seq_counts::SeqCounts;
 use super::{decode, encode, keys, DbMeta};
 use crate::couch::attachment::{self, AttInput, AttMeta};
 use crate::couch::doc::NewDoc;
-use crate::couch::revid::AttDigest;
 use crate::couch::rev::Rev;
+use crate::couch::revid::AttDigest;
 use crate::couch::revtree::RevTree;
 use crate::couch::update::{self, Edited};
 use crate::error::{Error, Result};
@@ -88,13 +88,23 @@ pub struct Database {
     /// bodies are unreferenced (between upload and document write);
     /// compaction's attachment sweep holds it exclusively.
     blob_gc: Arc<tokio::sync::RwLock<()>>,
+    /// Attachment bodies (files on disk, chunks in memory).
+    blobs: BlobStore,
     /// By-sequence entries per block of sequences, for `_changes`'
     /// `pending`; built on first use (see [`SeqCounts`]).
     seq_counts: Mutex<Option<SeqCounts>>,
+    /// Mango index build state (one build at a time per index).
+    mango: super::index::IndexState,
 }
 
 impl Database {
-    pub(super) fn load(tree: sled::Db, name: String, meta: DbMeta) -> Result<Database> {
+    pub(super) fn load(
+        tree: sled::Db,
+        name: String,
+        meta: DbMeta,
+        blob_root: Option<&std::path::Path>,
+    ) -> Result<Database> {
+        let blobs = BlobStore::new(tree.clone(), meta.id, blob_root);
         let stats = match tree.get(keys::stats_key(meta.id))? {
             Some(raw) => decode(&raw)?,
             None => DbStats::default(),
@@ -109,7 +119,9 @@ impl Database {
             deleted: AtomicBool::new(false),
             updates,
             blob_gc: Arc::default(),
+            blobs,
             seq_counts: Mutex::new(None),
+            mango: super::index::IndexState::default(),
         })
     }
 
@@ -132,6 +144,16 @@ impl Database {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The sled tree and this database's id, for the Mango index store.
+    pub(super) fn raw(&self) -> (&sled::Db, u64) {
+        (&self.tree, self.id)
+    }
+
+    /// Mango index build state.
+    pub(super) fn mango_state(&self) -> &super::index::IndexState {
+        &self.mango
     }
 
     fn meta(&self) -> DbMeta {
@@ -160,11 +182,17 @@ impl Database {
     }
 
     pub fn update_seq(&self) -> u64 {
-        self.stats.lock().unwrap_or_else(|p| p.into_inner()).update_seq
+        self.stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .update_seq
     }
 
     pub fn doc_count(&self) -> u64 {
-        self.stats.lock().unwrap_or_else(|p| p.into_inner()).doc_count
+        self.stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .doc_count
     }
 
     pub fn revs_limit(&self) -> u64 {
@@ -189,7 +217,8 @@ impl Database {
         let mut meta = self.meta.write().unwrap_or_else(|p| p.into_inner());
         let mut next = meta.clone();
         change(&mut next);
-        self.tree.insert(keys::catalog_key(&self.name), encode(&next)?)?;
+        self.tree
+            .insert(keys::catalog_key(&self.name), encode(&next)?)?;
         *meta = next;
         Ok(())
     }
@@ -203,11 +232,18 @@ impl Database {
     }
 
     /// The stored body of one revision, if it is still kept.
+    /// The stored body of one revision as JSON text, unparsed.
+    pub fn body_raw(&self, id: &str, rev: &Rev) -> Result<Option<sled::IVec>> {
+        Ok(self.tree.get(keys::body_key(self.id, id, rev))?)
+    }
+
     pub fn body(&self, id: &str, rev: &Rev) -> Result<Option<Map<String, Value>>> {
         let Some(raw) = self.tree.get(keys::body_key(self.id, id, rev))? else {
             return Ok(None);
         };
-        serde_json::from_slice(&raw).map(Some).map_err(|e| Error::Corrupt(e.to_string()))
+        serde_json::from_slice(&raw)
+            .map(Some)
+            .map_err(|e| Error::Corrupt(e.to_string()))
     }
 
     /// Applies a batch of document edits atomically, in order: later edits
@@ -231,7 +267,9 @@ impl Database {
                 records.insert(id.clone(), (original, working));
                 touched.push(id.clone());
             }
-            let Some((_, working)) = records.get_mut(&id) else { continue };
+            let Some((_, working)) = records.get_mut(&id) else {
+                continue;
+            };
             let mut atts = match self.resolve_attachments(&id, &doc, new_edits) {
                 Ok(atts) => atts,
                 Err(e) => {
@@ -263,7 +301,8 @@ impl Database {
                         }
                         body.insert("_attachments".into(), attachment::stored_json(&atts));
                     }
-                    let body = serde_json::to_vec(&body).map_err(|e| Error::Corrupt(e.to_string()))?;
+                    let body =
+                        serde_json::to_vec(&body).map_err(|e| Error::Corrupt(e.to_string()))?;
                     stats.active += body.len() as u64;
                     stats.external += body.len() as u64;
                     batch.insert(keys::body_key(self.id, &id, &edited.rev), body);
@@ -273,12 +312,17 @@ impl Database {
         }
         let mut moved = Vec::new();
         for id in touched {
-            let Some((original, mut working)) = records.remove(&id) else { continue };
-            if original.as_ref().map(|r| &r.tree) == Some(&working.tree) || working.tree.is_empty() {
+            let Some((original, mut working)) = records.remove(&id) else {
+                continue;
+            };
+            if original.as_ref().map(|r| &r.tree) == Some(&working.tree) || working.tree.is_empty()
+            {
                 continue;
             }
             match &original {
-                Some(old) if old.deleted() => stats.doc_del_count = stats.doc_del_count.saturating_sub(1),
+                Some(old) if old.deleted() => {
+                    stats.doc_del_count = stats.doc_del_count.saturating_sub(1)
+                }
                 Some(_) => stats.doc_count = stats.doc_count.saturating_sub(1),
                 None => {}
             }
@@ -312,8 +356,15 @@ impl Database {
     /// The attachments a new revision will carry: bodies already stored
     /// by the caller, plus stubs resolved against the revision being
     /// edited (or, for replicated edits, its nearest stored ancestor).
-    fn resolve_attachments(&self, id: &str, doc: &NewDoc, new_edits: bool) -> Result<Vec<(String, AttMeta)>> {
-        let Some(inputs) = &doc.attachments else { return Ok(Vec::new()) };
+    fn resolve_attachments(
+        &self,
+        id: &str,
+        doc: &NewDoc,
+        new_edits: bool,
+    ) -> Result<Vec<(String, AttMeta)>> {
+        let Some(inputs) = &doc.attachments else {
+            return Ok(Vec::new());
+        };
         let mut previous: Option<Vec<(String, AttMeta)>> = None;
         let mut out = Vec::with_capacity(inputs.len());
         for (name, input) in inputs {
@@ -334,15 +385,26 @@ impl Database {
                     }
                 }
                 AttInput::Inline { .. } | AttInput::Follows { .. } => {
-                    return Err(Error::Corrupt(format!("attachment {name} was not stored before the write")));
+                    return Err(Error::Corrupt(format!(
+                        "attachment {name} was not stored before the write"
+                    )));
                 }
             }
         }
         Ok(out)
     }
 
-    fn previous_attachments(&self, id: &str, doc: &NewDoc, new_edits: bool) -> Result<Vec<(String, AttMeta)>> {
-        let candidates = if new_edits { doc.revs.get(..1) } else { doc.revs.get(1..) };
+    fn previous_attachments(
+        &self,
+        id: &str,
+        doc: &NewDoc,
+        new_edits: bool,
+    ) -> Result<Vec<(String, AttMeta)>> {
+        let candidates = if new_edits {
+            doc.revs.get(..1)
+        } else {
+            doc.revs.get(1..)
+        };
         for rev in candidates.unwrap_or_default() {
             if let Some(body) = self.body(id, rev)? {
                 return Ok(attachment::stored_atts(&body));
@@ -359,21 +421,25 @@ impl Database {
 
     /// Starts streaming a new attachment body into storage.
     pub fn blob_writer(&self, encoding: blobs::Encoding) -> Result<BlobWriter> {
-        BlobWriter::new(self.tree.clone(), self.id, encoding)
+        self.blobs.writer(encoding)
     }
 
     /// Opens a stored attachment body; `decode` un-gzips compressed ones.
     pub fn blob_reader(&self, meta: &AttMeta, decode: bool) -> Result<Option<BlobReader>> {
-        let Some(md5) = meta.md5() else { return Ok(None) };
-        let Some(entry) = blobs::entry(&self.tree, self.id, &md5)? else { return Ok(None) };
-        Ok(Some(BlobReader::new(&self.tree, self.id, &entry, decode)))
+        match meta.md5() {
+            Some(md5) => self.blobs.reader(&md5, decode),
+            None => Ok(None),
+        }
     }
 
     /// An attachment's identity bytes, whole (for inline base64 output).
     pub fn attachment_data(&self, meta: &AttMeta) -> Result<Vec<u8>> {
         match self.blob_reader(meta, true)? {
             Some(reader) => reader.read_all(),
-            None => Err(Error::Corrupt(format!("attachment body {} is missing", meta.digest))),
+            None => Err(Error::Corrupt(format!(
+                "attachment body {} is missing",
+                meta.digest
+            ))),
         }
     }
 
@@ -387,32 +453,42 @@ impl Database {
         let map = |b: Bound<&str>, open_end: bool| match b {
             Bound::Included(id) => Bound::Included(keys::doc_key(self.id, id)),
             Bound::Excluded(id) => Bound::Excluded(keys::doc_key(self.id, id)),
-            Bound::Unbounded if open_end => Bound::Excluded(keys::prefix_end(&keys::doc_prefix(self.id))),
+            Bound::Unbounded if open_end => {
+                Bound::Excluded(keys::prefix_end(&keys::doc_prefix(self.id)))
+            }
             Bound::Unbounded => Bound::Included(keys::doc_prefix(self.id)),
         };
         let range = (map(start, false), map(end, true));
         let valid = match (&range.0, &range.1) {
-            (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => a <= b,
+            (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
+                a <= b
+            }
             _ => true,
         };
         let iter = valid.then(|| self.tree.range(range));
-        let decode_item = |item: sled::Result<(sled::IVec, sled::IVec)>| -> Result<(String, DocRecord)> {
-            let (k, v) = item?;
-            let id = keys::doc_id_of(&k).ok_or_else(|| Error::Corrupt("doc key".into()))?.to_string();
-            Ok((id, decode(&v)?))
-        };
-        let boxed: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + Send> = match (iter, descending)
-        {
-            (None, _) => Box::new(std::iter::empty()),
-            (Some(it), false) => Box::new(it),
-            (Some(it), true) => Box::new(it.rev()),
-        };
+        let decode_item =
+            |item: sled::Result<(sled::IVec, sled::IVec)>| -> Result<(String, DocRecord)> {
+                let (k, v) = item?;
+                let id = keys::doc_id_of(&k)
+                    .ok_or_else(|| Error::Corrupt("doc key".into()))?
+                    .to_string();
+                Ok((id, decode(&v)?))
+            };
+        let boxed: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + Send> =
+            match (iter, descending) {
+                (None, _) => Box::new(std::iter::empty()),
+                (Some(it), false) => Box::new(it),
+                (Some(it), true) => Box::new(it.rev()),
+            };
         boxed.map(decode_item)
     }
 
     /// `(seq, doc id)` pairs up to and including `upto`, newest first
     /// (`_changes?descending=true`).
-    pub fn changes_down_from(&self, upto: u64) -> impl Iterator<Item = Result<(u64, String)>> + Send + 'static {
+    pub fn changes_down_from(
+        &self,
+        upto: u64,
+    ) -> impl Iterator<Item = Result<(u64, String)>> + Send + 'static {
         let start = keys::seq_key(self.id, 0);
         let end = keys::seq_key(self.id, upto);
         self.tree.range(start..=end).rev().map(|item| {
@@ -433,7 +509,11 @@ impl Database {
                 counts = self.seq_counts.lock().unwrap_or_else(|p| p.into_inner());
             }
             let counts = counts.get_or_insert_with(SeqCounts::default);
-            if before { counts.before_block_of(seq) } else { counts.after_block_of(seq) }
+            if before {
+                counts.before_block_of(seq)
+            } else {
+                counts.after_block_of(seq)
+            }
         };
         let (lo, hi) = if before {
             (SeqCounts::block_start(seq), seq.saturating_sub(1))
@@ -442,7 +522,11 @@ impl Database {
         };
         let mut partial = 0;
         if lo <= hi && !(before && seq == 0) {
-            for key in self.tree.range(keys::seq_key(self.id, lo)..=keys::seq_key(self.id, hi)).keys() {
+            for key in self
+                .tree
+                .range(keys::seq_key(self.id, lo)..=keys::seq_key(self.id, hi))
+                .keys()
+            {
                 key?;
                 partial += 1;
             }
@@ -481,7 +565,10 @@ impl Database {
     }
 
     /// `(seq, doc id)` pairs after `since`, in sequence order.
-    pub fn changes_since(&self, since: u64) -> impl Iterator<Item = Result<(u64, String)>> + Send + 'static {
+    pub fn changes_since(
+        &self,
+        since: u64,
+    ) -> impl Iterator<Item = Result<(u64, String)>> + Send + 'static {
         let start = keys::seq_key(self.id, since.saturating_add(1));
         let end = keys::prefix_end(&keys::seq_prefix(self.id));
         self.tree.range(start..end).map(|item| {
@@ -501,7 +588,12 @@ impl Database {
     /// Writes a local document as CouchDB does: the new revision is the
     /// given one plus one (1 without a rev); a deletion removes it and
     /// answers rev 0. No conflict checking, as in CouchDB.
-    pub fn local_put(&self, id: &str, given_rev: Option<u64>, body: Option<&Map<String, Value>>) -> Result<u64> {
+    pub fn local_put(
+        &self,
+        id: &str,
+        given_rev: Option<u64>,
+        body: Option<&Map<String, Value>>,
+    ) -> Result<u64> {
         let _writer = self.lock_stats()?;
         let key = keys::local_key(self.id, id);
         match body {
@@ -511,7 +603,10 @@ impl Database {
             }
             Some(body) => {
                 let rev = given_rev.unwrap_or(0) + 1;
-                let doc = LocalDoc { rev, body: Value::Object(body.clone()).to_string() };
+                let doc = LocalDoc {
+                    rev,
+                    body: Value::Object(body.clone()).to_string(),
+                };
                 self.tree.insert(key, encode(&doc)?)?;
                 Ok(rev)
             }
@@ -536,11 +631,12 @@ impl Database {
             Bound::Excluded(id) => Bound::Excluded(keys::local_key(self.id, id)),
             Bound::Unbounded => Bound::Excluded(keys::prefix_end(&prefix)),
         };
-        let decode_item = |item: sled::Result<(sled::IVec, sled::IVec)>| -> Result<(String, LocalDoc)> {
-            let (k, v) = item?;
-            let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-            Ok((id, decode(&v)?))
-        };
+        let decode_item =
+            |item: sled::Result<(sled::IVec, sled::IVec)>| -> Result<(String, LocalDoc)> {
+                let (k, v) = item?;
+                let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+                Ok((id, decode(&v)?))
+            };
         let iter = self.tree.range((lo, hi));
         if descending {
             iter.rev().map(decode_item).collect()
@@ -601,31 +697,15 @@ impl Database {
         let mut referenced: HashSet<[u8; 16]> = HashSet::new();
         for item in self.tree.scan_prefix(keys::body_table_prefix(self.id)) {
             let (_, raw) = item?;
-            let Ok(body) = serde_json::from_slice::<Map<String, Value>>(&raw) else { continue };
-            referenced.extend(attachment::stored_atts(&body).iter().filter_map(|(_, m)| m.md5()));
+            let Ok(body) = serde_json::from_slice::<Map<String, Value>>(&raw) else {
+                continue;
+            };
+            referenced.extend(
+                attachment::stored_atts(&body)
+                    .iter()
+                    .filter_map(|(_, m)| m.md5()),
+            );
         }
-        let mut reclaimed = 0u64;
-        let mut live_blobs: HashSet<u64> = HashSet::new();
-        let blob_prefix = keys::blob_prefix(self.id);
-        for item in self.tree.scan_prefix(&blob_prefix) {
-            let (key, raw) = item?;
-            let entry: blobs::BlobEntry = decode(&raw)?;
-            let md5: Option<[u8; 16]> = key.get(blob_prefix.len()..).and_then(|b| b.try_into().ok());
-            if md5.is_some_and(|m| referenced.contains(&m)) {
-                live_blobs.insert(entry.blob);
-            } else {
-                self.tree.remove(&key)?;
-            }
-        }
-        let mut batch = sled::Batch::default();
-        for item in self.tree.scan_prefix(keys::chunks_prefix(self.id)) {
-            let (key, raw) = item?;
-            if keys::blob_of_chunk(&key).is_some_and(|b| !live_blobs.contains(&b)) {
-                reclaimed += raw.len() as u64;
-                batch.remove(key);
-            }
-        }
-        self.tree.apply_batch(batch)?;
-        Ok(reclaimed)
+        self.blobs.sweep(&referenced)
     }
 }

@@ -12,6 +12,9 @@
 //! D <db id:8> m                                -> DbStats
 //! D <db id:8> a <md5:16>                       -> BlobEntry     (attachment body by digest)
 //! D <db id:8> c <blob id:8> <chunk:4>          -> 64 KiB of attachment body
+//! D <db id:8> i <sig:16> <key> <doc id>       -> IndexRow      (Mango index entry)
+//! D <db id:8> j <sig:16> <doc id>             -> <key> <doc id> (entry of a doc, to replace it)
+//! D <db id:8> k <sig:16>                      -> IndexMeta     (seq the index is built to)
 //! ```
 //! Integers are big-endian so keys sort numerically; doc ids are raw UTF-8,
 //! so `d` keys sort in code-point order, which is `_all_docs` order.
@@ -28,6 +31,9 @@ const LOCAL: u8 = b'l';
 const STATS: u8 = b'm';
 const BLOB: u8 = b'a';
 const CHUNK: u8 = b'c';
+const INDEX: u8 = b'i';
+const INDEX_BACK: u8 = b'j';
+const INDEX_META: u8 = b'k';
 
 pub fn catalog_key(name: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + name.len());
@@ -152,6 +158,35 @@ pub fn chunk_key(db: u64, blob: u64, chunk: u32) -> Vec<u8> {
 pub fn blob_of_chunk(key: &[u8]) -> Option<u64> {
     let bytes: [u8; 8] = key.get(10..18)?.try_into().ok()?;
     Some(u64::from_be_bytes(bytes))
+}
+
+/// Prefix of the entries of one Mango index (by signature).
+pub fn index_prefix(db: u64, sig: &[u8; 16]) -> Vec<u8> {
+    let mut k = table_prefix(db, INDEX);
+    k.extend_from_slice(sig);
+    k
+}
+
+/// Key of the back-reference from a document to its entry in an index.
+pub fn index_back_key(db: u64, sig: &[u8; 16], id: &str) -> Vec<u8> {
+    let mut k = table_prefix(db, INDEX_BACK);
+    k.extend_from_slice(sig);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// Prefix of all back-references of one index.
+pub fn index_back_prefix(db: u64, sig: &[u8; 16]) -> Vec<u8> {
+    let mut k = table_prefix(db, INDEX_BACK);
+    k.extend_from_slice(sig);
+    k
+}
+
+/// Key of an index's metadata (the update sequence it is built to).
+pub fn index_meta_key(db: u64, sig: &[u8; 16]) -> Vec<u8> {
+    let mut k = table_prefix(db, INDEX_META);
+    k.extend_from_slice(sig);
+    k
 }
 
 /// The smallest key greater than every key that starts with `prefix`.

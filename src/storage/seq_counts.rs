@@ -47,7 +47,11 @@ impl SeqCounts {
 
     /// Entries in the blocks wholly before the one holding `seq`.
     pub fn before_block_of(&self, seq: u64) -> u64 {
-        self.blocks.iter().take(Self::block(seq)).map(|&n| u64::from(n)).sum()
+        self.blocks
+            .iter()
+            .take(Self::block(seq))
+            .map(|&n| u64::from(n))
+            .sum()
     }
 
     /// The last sequence of the block holding `seq`.

@@ -57,7 +57,12 @@ impl Reply {
         let headers = r.headers().clone();
         let text = r.text().unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { status, headers, body, text }
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -78,7 +83,9 @@ impl Reply {
 pub fn req(method: Method, path: &str, body: Option<&Value>) -> Reply {
     let mut rb = client().request(method, format!("{}{}", url(), path));
     if let Some(b) = body {
-        rb = rb.header("Content-Type", "application/json").body(b.to_string());
+        rb = rb
+            .header("Content-Type", "application/json")
+            .body(b.to_string());
     }
     Reply::from(rb.send().expect("request sent"))
 }

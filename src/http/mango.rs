@@ -1,0 +1,671 @@
+//! Mango endpoints: `GET/POST /{db}/_index`, `DELETE
+//! /{db}/_index/{ddoc}/json/{name}`, `POST /{db}/_index/_bulk_delete`,
+//! `POST /{db}/_find` and `POST /{db}/_explain`.
+//!
+//! Index definitions are ordinary `_design/…` documents (`"language":
+//! "query"`) written through the document path, so they get revisions
+//! and replicate; the model is `couch::mango`, the stored entries
+//! `storage::index`. `_find` plans on the blocking pool, brings the chosen
+//! index up to date (unless `update: false`), then streams the rows in
+//! CouchDB's response layout.
+
+use std::ops::Bound;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+
+use super::document::{render, save, ReadOpts};
+use super::request::{self, Query};
+use super::response::{self, ChunkWriter};
+use super::{blocking, AppState};
+use crate::couch::attachment;
+use crate::couch::doc::parse_doc;
+use crate::couch::mango::error::{bad, mango};
+use crate::couch::mango::field::parse_field;
+use crate::couch::mango::index::{check_language, remove_from, IndexDef, IndexKind, IndexRequest};
+use crate::couch::mango::plan::{self, end_key, id_bounds, scan_bounds, start_key, Plan, Strategy};
+use crate::couch::mango::query::{decode_bookmark, encode_bookmark, extract_fields, FindRequest};
+use crate::error::{Error, Result};
+use crate::storage::Database;
+
+/// Every JSON index defined by the database's `query` design documents
+/// (cached until the next write).
+pub fn list_indexes(db: &Database) -> Result<Arc<Vec<IndexDef>>> {
+    if let Some(defs) = db.cached_index_defs() {
+        return Ok(defs);
+    }
+    let seq = db.update_seq();
+    let defs = Arc::new(read_indexes(db)?);
+    db.cache_index_defs(seq, Arc::clone(&defs));
+    Ok(defs)
+}
+
+fn read_indexes(db: &Database) -> Result<Vec<IndexDef>> {
+    let mut out = Vec::new();
+    for item in db.docs_range(Bound::Included("_design/"), Bound::Excluded("_design0"), false) {
+        let (id, record) = item?;
+        let Some((rev, info)) = record.tree.winner() else { continue };
+        if info.deleted {
+            continue;
+        }
+        if let Some(body) = db.body(&id, &rev)? {
+            out.extend(IndexDef::from_ddoc(&id, &body));
+        }
+    }
+    Ok(out)
+}
+
+/// `/{db}/_index…`: the segments after `_index` decide the operation.
+pub async fn index(state: &AppState, req: &HttpRequest, payload: web::Payload, db: Arc<Database>) -> Result<HttpResponse> {
+    let segs: Vec<String> = req
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .skip(2)
+        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect();
+    let method = req.method().as_str();
+    match (segs.as_slice(), method) {
+        ([], "GET" | "HEAD") => list(req, db).await,
+        ([], "POST") => create(state, req, payload, db).await,
+        ([], _) => Err(Error::MethodNotAllowed("GET,POST".into())),
+        ([bulk], "POST") if bulk == "_bulk_delete" => bulk_delete(state, req, payload, db).await,
+        ([bulk], _) if bulk == "_bulk_delete" => Err(Error::MethodNotAllowed("POST".into())),
+        ([design, ddoc, ty, name], m) if design == "_design" => {
+            delete_one(state, db, m, &format!("_design/{ddoc}"), ty, name).await
+        }
+        ([ddoc, ty, name], m) => delete_one(state, db, m, ddoc, ty, name).await,
+        _ => Err(Error::not_found("missing")),
+    }
+}
+
+async fn list(req: &HttpRequest, db: Arc<Database>) -> Result<HttpResponse> {
+    let q = Query::from_request(req);
+    let invalid = || mango(500, "invalid_list_index_params", "Index parameter ranges: limit > 1, skip > 0");
+    let int = |name: &str| -> Result<Option<i64>> {
+        q.get(name).map(|v| v.parse::<i64>().map_err(|_| invalid())).transpose()
+    };
+    let (limit, skip) = (int("limit")?, int("skip")?);
+    let mut idxs = vec![IndexDef::all_docs()];
+    let mut defs = (*blocking(move || list_indexes(&db)).await?).clone();
+    defs.sort_by(|a, b| (&a.ddoc, &a.name).cmp(&(&b.ddoc, &b.name)));
+    idxs.extend(defs);
+    let total = idxs.len() as i64;
+    let limit = match limit {
+        Some(l) if l < 1 => return Err(invalid()),
+        Some(l) => l,
+        None => total,
+    };
+    let skip = match skip {
+        Some(s) if s < 0 => return Err(invalid()),
+        Some(s) => s.min(total),
+        None => 0,
+    };
+    let page: Vec<Value> = idxs.iter().skip(skip as usize).take(limit as usize).map(IndexDef::to_json).collect();
+    Ok(response::ok(&json!({"total_rows": total, "indexes": page})))
+}
+
+async fn json_body(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<Value> {
+    request::require_json_content_type(req)?;
+    let raw = request::read_body(payload, state.config.max_http_request_size).await?;
+    let body = request::parse_json(&raw)?;
+    if !body.is_object() {
+        return Err(Error::bad_request("Request body must be a JSON object"));
+    }
+    Ok(body)
+}
+
+/// The live body of a design document, or `None` (missing or deleted).
+fn ddoc_body(db: &Database, id: &str) -> Result<Option<(String, Map<String, Value>)>> {
+    let Some(record) = db.record(id)? else { return Ok(None) };
+    let Some((rev, info)) = record.tree.winner() else { return Ok(None) };
+    if info.deleted {
+        return Ok(None);
+    }
+    let Some(mut body) = db.body(id, &rev)? else { return Ok(None) };
+    let atts = attachment::stored_atts(&body);
+    if !atts.is_empty() {
+        let stubs: Map<String, Value> = atts.iter().map(|(n, m)| (n.clone(), m.stub_json(false))).collect();
+        body.insert("_attachments".into(), Value::Object(stubs));
+    }
+    Ok(Some((rev.to_string(), body)))
+}
+
+/// Writes a design document through the normal document path.
+async fn write_ddoc(
+    state: &AppState,
+    db: &Arc<Database>,
+    id: &str,
+    rev: Option<&str>,
+    body: Option<Map<String, Value>>,
+) -> Result<()> {
+    let mut doc = Map::new();
+    doc.insert("_id".into(), Value::from(id));
+    if let Some(rev) = rev {
+        doc.insert("_rev".into(), Value::from(rev));
+    }
+    match body {
+        Some(body) => doc.extend(body),
+        None => {
+            doc.insert("_deleted".into(), Value::Bool(true));
+        }
+    }
+    let new = parse_doc(Value::Object(doc))?;
+    let results = save(state, Arc::clone(db), vec![new], true, false).await?;
+    match results.into_iter().next() {
+        Some(Ok(_)) => Ok(()),
+        Some(Err(Error::Conflict)) => {
+            Err(mango(500, "error_saving_ddoc", "Encountered a conflict while saving the design document."))
+        }
+        Some(Err(e)) => Err(mango(
+            500,
+            "error_saving_ddoc",
+            format!("Unknown error while saving the design document: {}", e.status_and_name().1),
+        )),
+        None => Err(mango(500, "error_saving_ddoc", "Unknown error while saving the design document.")),
+    }
+}
+
+async fn create(state: &AppState, req: &HttpRequest, payload: web::Payload, db: Arc<Database>) -> Result<HttpResponse> {
+    let body = json_body(state, req, payload).await?;
+    let idx = IndexRequest::parse(&body)?;
+    crate::couch::names::validate_doc_id(&idx.ddoc)?;
+    let (reader, id) = (Arc::clone(&db), idx.ddoc.clone());
+    let existing = blocking(move || ddoc_body(&reader, &id)).await?;
+    let (rev, current) = match existing {
+        Some((rev, body)) => {
+            check_language(&body)?;
+            (Some(rev), body)
+        }
+        None => {
+            let mut fresh = Map::new();
+            fresh.insert("language".into(), Value::from("query"));
+            (None, fresh)
+        }
+    };
+    let status = match idx.add_to(&current) {
+        None => "exists",
+        Some(new_body) => {
+            let defs = IndexDef::from_ddoc(&idx.ddoc, &new_body);
+            write_ddoc(state, &db, &idx.ddoc, rev.as_deref(), Some(new_body)).await?;
+            // Build in the background so the first query finds it ready.
+            if let Some(def) = defs.into_iter().find(|d| d.name == idx.name) {
+                let builder = Arc::clone(&db);
+                std::thread::spawn(move || {
+                    if let Err(e) = builder.update_index(&def) {
+                        tracing::warn!(error = %e, index = %def.name, "background index build failed");
+                    }
+                });
+            }
+            "created"
+        }
+    };
+    Ok(response::ok(&json!({"result": status, "id": idx.ddoc, "name": idx.name})))
+}
+
+/// Deletes one index; drops its stored entries when no definition uses
+/// them any more.
+async fn remove_index(state: &AppState, db: &Arc<Database>, def: &IndexDef) -> Result<()> {
+    let ddoc = def.ddoc.clone().unwrap_or_default();
+    let (reader, id) = (Arc::clone(db), ddoc.clone());
+    let Some((rev, body)) = blocking(move || ddoc_body(&reader, &id)).await? else {
+        return Err(Error::not_found("missing"));
+    };
+    let new_body = remove_from(&body, &def.name)?;
+    write_ddoc(state, db, &ddoc, Some(&rev), new_body).await?;
+    let (cleaner, sig) = (Arc::clone(db), def.signature());
+    blocking(move || {
+        if !list_indexes(&cleaner)?.iter().any(|d| d.signature() == sig) {
+            cleaner.drop_index(&sig)?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+async fn delete_one(
+    state: &AppState,
+    db: Arc<Database>,
+    method: &str,
+    ddoc: &str,
+    ty: &str,
+    name: &str,
+) -> Result<HttpResponse> {
+    if method != "DELETE" {
+        return Err(Error::MethodNotAllowed("DELETE".into()));
+    }
+    let ddoc = if ddoc.starts_with("_design/") { ddoc.to_string() } else { format!("_design/{ddoc}") };
+    let reader = Arc::clone(&db);
+    let defs = blocking(move || list_indexes(&reader)).await?;
+    let found = defs.iter().find(|d| d.ddoc.as_deref() == Some(ddoc.as_str()) && ty == "json" && d.name == name).cloned();
+    let Some(def) = found else { return Err(Error::not_found("missing")) };
+    remove_index(state, &db, &def).await?;
+    Ok(response::ok(&json!({"ok": true})))
+}
+
+async fn bulk_delete(state: &AppState, req: &HttpRequest, payload: web::Payload, db: Arc<Database>) -> Result<HttpResponse> {
+    let body = json_body(state, req, payload).await?;
+    let docids = match body.get("docids") {
+        None => return Err(bad("missing_required_key", "Missing required key: docids")),
+        Some(Value::Array(ids)) => {
+            for id in ids {
+                crate::couch::mango::query::parse_use_index(id)?;
+            }
+            ids.clone()
+        }
+        Some(other) => {
+            return Err(bad(
+                "invalid_bulk_docs",
+                format!(
+                    "Bulk Delete requires an array of non-null docids. Docids: {}",
+                    crate::couch::mango::error::erl_term(other)
+                ),
+            ))
+        }
+    };
+    if let Some(key) = body.as_object().and_then(|m| m.keys().find(|k| *k != "docids" && *k != "w")) {
+        return Err(bad("invalid_key", format!("Invalid key {key} for this request.")));
+    }
+    let reader = Arc::clone(&db);
+    let defs = blocking(move || list_indexes(&reader)).await?;
+    let (mut success, mut fail) = (Vec::new(), Vec::new());
+    for id in docids {
+        let Some(id) = id.as_str() else { continue };
+        let ddoc = if id.starts_with("_design/") { id.to_string() } else { format!("_design/{id}") };
+        let mine: Vec<&IndexDef> = defs.iter().filter(|d| d.ddoc.as_deref() == Some(ddoc.as_str())).collect();
+        if mine.is_empty() {
+            fail.insert(0, json!({"id": ddoc, "error": "not_found"}));
+            continue;
+        }
+        let mut outcome = Ok(());
+        for def in mine {
+            outcome = outcome.and(remove_index(state, &db, def).await);
+        }
+        match outcome {
+            Ok(()) => success.insert(0, json!({"id": ddoc, "ok": true})),
+            Err(e) => fail.insert(0, json!({"id": ddoc, "error": e.status_and_name().1})),
+        }
+    }
+    Ok(response::ok(&json!({"success": success, "fail": fail})))
+}
+
+/// Parses a `_find`/`_explain` body and plans it on the blocking pool.
+async fn prepare(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    db: &Arc<Database>,
+    explain: bool,
+) -> Result<(FindRequest, Option<Plan>)> {
+    let body = json_body(state, req, payload).await?;
+    let find = FindRequest::parse(&body)?;
+    if let Some(b) = &find.bookmark {
+        decode_bookmark(b)?;
+    }
+    let reader = Arc::clone(db);
+    let f = find.clone();
+    let plan = blocking(move || {
+        let defs = list_indexes(&reader)?;
+        plan::plan(&f, &defs, explain)
+    })
+    .await?;
+    Ok((find, plan))
+}
+
+pub async fn explain(state: &AppState, req: &HttpRequest, payload: web::Payload, db: Arc<Database>) -> Result<HttpResponse> {
+    let (find, plan) = prepare(state, req, payload, &db, true).await?;
+    let sel = find.selector.root();
+    let mut out = Map::new();
+    out.insert("dbname".into(), Value::from(db.name()));
+    out.insert("index".into(), plan.as_ref().map_or(Value::Null, |p| p.index.to_json()));
+    out.insert("partitioned".into(), Value::Bool(false));
+    out.insert("selector".into(), find.selector.to_json());
+    out.insert("opts".into(), find.opts_json());
+    out.insert("limit".into(), json!(find.limit));
+    out.insert("skip".into(), json!(find.skip));
+    out.insert("fields".into(), json!(find.fields.clone().unwrap_or_default()));
+    out.insert("index_candidates".into(), Value::Array(plan.as_ref().map(|p| p.candidates.clone()).unwrap_or_default()));
+    out.insert("selector_hints".into(), plan::selector_hints(sel));
+    if let Some(p) = &plan {
+        out.insert("mrargs".into(), mrargs(p, &find));
+        out.insert("covering".into(), Value::Bool(p.covering));
+        let (strategy, description) = match p.strategy {
+            Strategy::CouchDb => ("couchdb", "The index CouchDB would choose, read as CouchDB reads it."),
+            Strategy::SortAfterEquality => (
+                "sort_after_equality",
+                "CouchDB has no usable index for this sort; this index gives the sort after its equality-bound columns.",
+            ),
+            Strategy::ReorderById => (
+                "reorder_by_id",
+                "CouchDB would scan _all_docs; this index narrows the candidates, which are read in _all_docs order.",
+            ),
+        };
+        out.insert("settee_plan".into(), json!({"strategy": strategy, "description": description}));
+    }
+    Ok(response::ok(&Value::Object(out)))
+}
+
+fn mrargs(p: &Plan, find: &FindRequest) -> Value {
+    let max = Value::from("<MAX>");
+    let (start, end) = match (&p.ranges, p.index.kind) {
+        (None, _) => (Value::Null, Value::Null),
+        (Some(r), IndexKind::AllDocs) => {
+            let (s, e) = id_bounds(r);
+            (s.map_or(Value::Null, Value::from), e.map_or(max.clone(), Value::from))
+        }
+        (Some(r), IndexKind::Json) => (
+            Value::Array(start_key(r)),
+            Value::Array(end_key(r).into_iter().map(|v| v.unwrap_or_else(|| max.clone())).collect()),
+        ),
+    };
+    let (start, end) = if p.descending { (end, start) } else { (start, end) };
+    json!({
+        "include_docs": !p.covering && find.r <= 1,
+        "view_type": "map",
+        "reduce": false,
+        "partition": null,
+        "start_key": start,
+        "end_key": end,
+        "direction": if p.descending { "rev" } else { "fwd" },
+        "stable": find.stable,
+        "update": find.update,
+        "conflicts": if find.conflicts { Value::Bool(true) } else { Value::from("undefined") }
+    })
+}
+
+/// Results up to this many rows are built in one blocking task and sent
+/// whole; larger ones are streamed.
+const BUFFERED_LIMIT: u64 = 1000;
+
+pub async fn find(state: &AppState, req: &HttpRequest, payload: web::Payload, db: Arc<Database>) -> Result<HttpResponse> {
+    let started = Instant::now();
+    let body = json_body(state, req, payload).await?;
+    let find = FindRequest::parse(&body)?;
+    if let Some(b) = &find.bookmark {
+        decode_bookmark(b)?;
+    }
+    if find.limit <= BUFFERED_LIMIT {
+        // Plan, catch the index up and run in one blocking task.
+        let out = blocking(move || {
+            let plan = ready_plan(&db, &find)?;
+            let mut out: Vec<u8> = Vec::with_capacity(4096);
+            run(&db, &find, &plan, started, &mut out)?;
+            Ok(out)
+        })
+        .await?;
+        return Ok(HttpResponse::Ok()
+            .insert_header((actix_web::http::header::CACHE_CONTROL, "must-revalidate"))
+            .content_type("application/json")
+            .body(out));
+    }
+    let (reader, f) = (Arc::clone(&db), find.clone());
+    let plan = blocking(move || ready_plan(&reader, &f)).await?;
+    Ok(response::stream_from_blocking(StatusCode::OK, move |tx| {
+        let mut out = ChunkWriter::new(tx);
+        run(&db, &find, &plan, started, &mut out)?;
+        out.flush();
+        Ok(())
+    }))
+}
+
+/// Plans a `_find` and brings the chosen index up to date (unless the
+/// request says `update: false` or `stale: "ok"`).
+fn ready_plan(db: &Database, find: &FindRequest) -> Result<Plan> {
+    let defs = list_indexes(db)?;
+    let Some(plan) = plan::plan(find, &defs, false)? else {
+        return Err(mango(400, "no_usable_index", "No index exists for this sort, try indexing by the sort fields."));
+    };
+    if plan.index.kind == IndexKind::Json && find.update {
+        db.update_index(&plan.index)?;
+    }
+    Ok(plan)
+}
+
+/// Where `_find` output goes: a streamed body or a buffer.
+trait Output {
+    /// Appends bytes; false once the client has gone away.
+    fn put(&mut self, bytes: &[u8]) -> bool;
+}
+
+impl Output for ChunkWriter<'_> {
+    fn put(&mut self, bytes: &[u8]) -> bool {
+        self.write(bytes)
+    }
+}
+
+impl Output for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) -> bool {
+        self.extend_from_slice(bytes);
+        true
+    }
+}
+
+/// Counters of one execution.
+#[derive(Default)]
+struct Stats {
+    keys: u64,
+    docs: u64,
+    results: u64,
+}
+
+/// Receives matching documents in order; applies skip and limit and
+/// writes rows.
+struct Sink<'a> {
+    out: &'a mut dyn Output,
+    skip: u64,
+    limit: u64,
+    fields: Option<&'a [String]>,
+    bookmark: Option<Vec<u8>>,
+    stats: Stats,
+    gone: bool,
+}
+
+impl Sink<'_> {
+    /// Offers a matching document; false once no more are wanted.
+    fn offer(&mut self, doc: &Value, position: &[u8]) -> bool {
+        if self.limit == 0 {
+            return false;
+        }
+        self.bookmark = Some(position.to_vec());
+        if self.skip > 0 {
+            self.skip -= 1;
+            return true;
+        }
+        let doc = match self.fields {
+            Some(f) => extract_fields(doc, f),
+            None => doc.clone(),
+        };
+        let prefix: &[u8] = if self.stats.results == 0 { b"\r\n" } else { b",\r\n" };
+        let text = serde_json::to_vec(&doc).unwrap_or_default();
+        if !(self.out.put(prefix) && self.out.put(&text)) {
+            self.gone = true;
+            return false;
+        }
+        self.stats.results += 1;
+        self.limit -= 1;
+        self.limit > 0
+    }
+}
+
+fn load(db: &Database, id: &str, opts: ReadOpts) -> Result<Option<Value>> {
+    let Some(record) = db.record(id)? else { return Ok(None) };
+    let Some((rev, info)) = record.tree.winner() else { return Ok(None) };
+    if info.deleted {
+        return Ok(None);
+    }
+    render(db, id, &record, &rev, opts)
+}
+
+/// A document built from an index entry alone (covering indexes).
+fn derived_doc(def: &IndexDef, id: &str, values: &[Option<Value>]) -> Value {
+    let mut doc = json!({"_id": id});
+    for (col, v) in def.columns.iter().zip(values) {
+        let (Some(v), Ok(path)) = (v, parse_field(col)) else { continue };
+        let mut target = &mut doc;
+        for (i, seg) in path.iter().enumerate() {
+            let Some(obj) = target.as_object_mut() else { break };
+            if i + 1 == path.len() {
+                obj.insert(seg.clone(), v.clone());
+                break;
+            }
+            target = obj.entry(seg.clone()).or_insert_with(|| json!({}));
+        }
+    }
+    doc
+}
+
+fn bound_str(b: &Bound<String>) -> Bound<&str> {
+    match b {
+        Bound::Included(s) => Bound::Included(s.as_str()),
+        Bound::Excluded(s) => Bound::Excluded(s.as_str()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn run(db: &Database, find: &FindRequest, plan: &Plan, started: Instant, out: &mut dyn Output) -> Result<()> {
+    out.put(b"{\"docs\":[");
+    let after = find.bookmark.as_deref().map(decode_bookmark).transpose()?;
+    let mut sink =
+        Sink { out, skip: find.skip, limit: find.limit, fields: find.fields.as_deref(), bookmark: None, stats: Stats::default(), gone: false };
+    let opts = ReadOpts { conflicts: find.conflicts, ..ReadOpts::default() };
+    let sel = &find.selector;
+    if let Some(ranges) = &plan.ranges {
+        match (plan.index.kind, plan.strategy) {
+            (IndexKind::AllDocs, _) => {
+                let (s, e) = id_bounds(ranges);
+                let after_id = after.as_ref().map(|a| String::from_utf8_lossy(a).into_owned());
+                let bound = |b: Option<String>| b.map_or(Bound::Unbounded, Bound::Included);
+                let (mut lo, mut hi) = (bound(s), bound(e));
+                if let Some(a) = after_id {
+                    if plan.descending {
+                        hi = Bound::Excluded(a);
+                    } else {
+                        lo = Bound::Excluded(a);
+                    }
+                }
+                for item in db.docs_range(bound_str(&lo), bound_str(&hi), plan.descending) {
+                    let (id, record) = item?;
+                    if id.starts_with("_design/") || record.deleted() {
+                        continue;
+                    }
+                    sink.stats.keys += 1;
+                    let Some(doc) = load(db, &id, opts)? else { continue };
+                    sink.stats.docs += 1;
+                    if sel.matches(&doc) && !sink.offer(&doc, id.as_bytes()) {
+                        break;
+                    }
+                }
+            }
+            (IndexKind::Json, Strategy::ReorderById) => {
+                let (lo, hi) = scan_bounds(ranges);
+                let sig = plan.index.signature();
+                let (start, end) = plan.id_range.clone().unwrap_or((None, None));
+                let mut ids: Vec<String> = Vec::new();
+                for row in db.index_scan(&sig, &lo, &hi, false, None) {
+                    let row = row?;
+                    let in_range = start.as_ref().is_none_or(|s| row.id.as_bytes() >= s.as_bytes())
+                        && end.as_ref().is_none_or(|e| row.id.as_bytes() <= e.as_bytes());
+                    if in_range {
+                        ids.push(row.id);
+                    }
+                }
+                ids.sort_unstable();
+                ids.dedup();
+                if plan.descending {
+                    ids.reverse();
+                }
+                for id in ids {
+                    if let Some(a) = &after {
+                        let past = if plan.descending { id.as_bytes() < &a[..] } else { id.as_bytes() > &a[..] };
+                        if !past {
+                            continue;
+                        }
+                    }
+                    sink.stats.keys += 1;
+                    let Some(doc) = load(db, &id, opts)? else { continue };
+                    sink.stats.docs += 1;
+                    if sel.matches(&doc) && !sink.offer(&doc, id.as_bytes()) {
+                        break;
+                    }
+                }
+            }
+            (IndexKind::Json, strategy) => {
+                let (lo, hi) = scan_bounds(ranges);
+                let sig = plan.index.signature();
+                let sort = find.sort_fields();
+                let sort_cols: Vec<usize> =
+                    plan.index.columns.iter().enumerate().filter(|(_, c)| sort.contains(c)).map(|(i, _)| i).collect();
+                for row in db.index_scan(&sig, &lo, &hi, plan.descending, after.as_deref()) {
+                    let row = row?;
+                    let skip_row = match strategy {
+                        Strategy::CouchDb => row.values.iter().any(Option::is_none),
+                        _ => sort_cols.iter().any(|&i| row.values.get(i).is_none_or(Option::is_none)),
+                    };
+                    if skip_row {
+                        continue;
+                    }
+                    sink.stats.keys += 1;
+                    let doc = if plan.covering {
+                        derived_doc(&plan.index, &row.id, &row.values)
+                    } else {
+                        let Some(doc) = load(db, &row.id, opts)? else { continue };
+                        sink.stats.docs += 1;
+                        doc
+                    };
+                    if sel.matches(&doc) && !sink.offer(&doc, &row.key) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if sink.gone {
+        return Ok(());
+    }
+    let bookmark = match &sink.bookmark {
+        Some(pos) => encode_bookmark(pos),
+        None => find.bookmark.clone().unwrap_or_else(|| "nil".into()),
+    };
+    let mut tail = String::from("\r\n],\r\n\"bookmark\": ");
+    tail.push_str(&Value::from(bookmark).to_string());
+    if find.execution_stats {
+        let stats = json!({
+            "total_keys_examined": sink.stats.keys,
+            "total_docs_examined": sink.stats.docs,
+            "total_quorum_docs_examined": 0,
+            "results_returned": sink.stats.results,
+            "execution_time_ms": started.elapsed().as_secs_f64() * 1000.0,
+        });
+        tail.push_str(",\r\n\"execution_stats\": ");
+        tail.push_str(&stats.to_string());
+    }
+    let mut warnings: Vec<String> = Vec::new();
+    if let Some(w) = &plan.ignored_use_index {
+        warnings.push(w.clone());
+    }
+    if plan.index.kind == IndexKind::AllDocs {
+        warnings.push("No matching index found, create an index to optimize query time.".into());
+    }
+    let ratio = if sink.stats.results == 0 {
+        sink.stats.docs as f64
+    } else {
+        sink.stats.docs as f64 / sink.stats.results as f64
+    };
+    if ratio > 10.0 {
+        warnings.push(
+            "The number of documents examined is high in proportion to the number of results returned. \
+             Consider adding a more specific index to improve this."
+                .into(),
+        );
+    }
+    if !warnings.is_empty() {
+        tail.push_str(",\r\n\"warning\": ");
+        tail.push_str(&Value::from(warnings.join("\n")).to_string());
+    }
+    tail.push_str("}\r\n");
+    sink.out.put(tail.as_bytes());
+    Ok(())
+}

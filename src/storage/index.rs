@@ -1,0 +1,378 @@
+//! Mango index entries on sled, kept up to date from the by-sequence index.
+//!
+//! Each index (identified by the signature of its columns and partial
+//! filter, [`IndexDef::signature`]) stores one entry per document it
+//! admits, under the database's `D`+id prefix (so deleting the database
+//! reclaims it):
+//!
+//! - `i` sig key docid → the column values (JSON), where `key` is the
+//!   collation-ordered encoding of the values: a range scan returns rows
+//!   in CouchDB view order, ties by doc id;
+//! - `j` sig docid → the entry's key, to replace it when the doc changes;
+//! - `k` sig → [`IndexMeta`]: the update sequence the index is built to.
+//!
+//! [`Database::update_index`] catches an index up the way CouchDB's
+//! indexer does: it reads `changes_since(built_seq)` in batches and
+//! applies each batch (entries and the new sequence) atomically, without
+//! taking the database's writer lock, so writes are never blocked by an
+//! index build. One build runs at a time per index; a query that needs
+//! the index waits for it, then sees every write acknowledged before it
+//! started. Build progress is kept for [`Database::index_progress`].
+
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{decode, encode, keys, Database};
+use crate::couch::attachment;
+use crate::couch::mango::index::IndexDef;
+use crate::error::{Error, Result};
+
+/// Documents per catch-up batch.
+const BATCH: usize = 2000;
+
+/// Entries sorted and written together during an initial build.
+const SORTED_RUN: usize = 250_000;
+
+/// Writes entries in key order, in batches.
+fn write_sorted(tree: &sled::Db, entries: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for chunk in entries.chunks(10_000) {
+        let mut batch = sled::Batch::default();
+        for (k, v) in chunk {
+            batch.insert(k.as_slice(), v.as_slice());
+        }
+        tree.apply_batch(batch)?;
+    }
+    entries.clear();
+    Ok(())
+}
+
+/// Stored per index.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct IndexMeta {
+    /// Every change up to this sequence is reflected in the entries.
+    pub seq: u64,
+}
+
+/// Build progress of one index.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub changes_done: u64,
+    pub total_changes: u64,
+    pub running: bool,
+}
+
+/// Per-database state: one lock and one progress record per index.
+#[derive(Default)]
+pub struct IndexState {
+    locks: Mutex<HashMap<[u8; 16], Arc<Mutex<()>>>>,
+    progress: Mutex<HashMap<[u8; 16], Progress>>,
+    /// The index definitions read from design documents, and the update
+    /// sequence they were read at.
+    defs: Mutex<Option<(u64, Arc<Vec<IndexDef>>)>>,
+}
+
+impl IndexState {
+    fn lock_for(&self, sig: [u8; 16]) -> Arc<Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(locks.entry(sig).or_default())
+    }
+
+    fn set_progress(&self, sig: [u8; 16], p: Progress) {
+        self.progress.lock().unwrap_or_else(|p| p.into_inner()).insert(sig, p);
+    }
+}
+
+/// One index row from a scan.
+#[derive(Debug, Clone)]
+pub struct IndexRow {
+    /// The entry key after the index prefix: encoded values, then doc id.
+    pub key: Vec<u8>,
+    pub id: String,
+    /// The column values (`None` for an absent column).
+    pub values: Vec<Option<Value>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredRow {
+    id: String,
+    /// The column values as a JSON array, `null` for absent, with a
+    /// presence mask (bit i = column i present).
+    values: String,
+    present: u64,
+}
+
+/// A document as the indexer sees it: `_id`, `_rev`, the body, and
+/// attachment stubs.
+fn doc_value(id: &str, rev: &str, mut body: Map<String, Value>) -> Value {
+    let atts = attachment::stored_atts(&body);
+    body.shift_remove("_attachments");
+    let mut doc = Map::with_capacity(body.len() + 3);
+    doc.insert("_id".into(), Value::from(id));
+    doc.insert("_rev".into(), Value::from(rev));
+    doc.extend(body);
+    if !atts.is_empty() {
+        let stubs: Map<String, Value> = atts.iter().map(|(n, m)| (n.clone(), m.stub_json(false))).collect();
+        doc.insert("_attachments".into(), Value::Object(stubs));
+    }
+    Value::Object(doc)
+}
+
+fn stored_row(id: &str, values: Vec<Option<Value>>) -> StoredRow {
+    let present =
+        values.iter().enumerate().fold(0u64, |m, (i, v)| if v.is_some() && i < 64 { m | (1 << i) } else { m });
+    let json: Vec<Value> = values.into_iter().map(|v| v.unwrap_or(Value::Null)).collect();
+    StoredRow { id: id.to_string(), values: Value::Array(json).to_string(), present }
+}
+
+impl Database {
+    /// The winning revision of a live, non-design document as the
+    /// indexer sees it: its body with `_id`, `_rev` and attachment stubs.
+    pub fn index_doc(&self, id: &str) -> Result<Option<Value>> {
+        let Some(record) = self.record(id)? else { return Ok(None) };
+        let Some((rev, info)) = record.tree.winner() else { return Ok(None) };
+        if info.deleted {
+            return Ok(None);
+        }
+        let Some(body) = self.body(id, &rev)? else { return Ok(None) };
+        Ok(Some(doc_value(id, &rev.to_string(), body)))
+    }
+
+    /// The cached index definitions, if read at the current sequence.
+    pub fn cached_index_defs(&self) -> Option<Arc<Vec<IndexDef>>> {
+        let seq = self.update_seq();
+        let cache = self.mango_state().defs.lock().unwrap_or_else(|p| p.into_inner());
+        cache.as_ref().filter(|(s, _)| *s == seq).map(|(_, d)| Arc::clone(d))
+    }
+
+    /// Caches index definitions read at sequence `seq`.
+    pub fn cache_index_defs(&self, seq: u64, defs: Arc<Vec<IndexDef>>) {
+        *self.mango_state().defs.lock().unwrap_or_else(|p| p.into_inner()) = Some((seq, defs));
+    }
+
+    /// The sequence an index is built to.
+    pub fn index_seq(&self, sig: &[u8; 16]) -> Result<u64> {
+        let (tree, db) = self.raw();
+        Ok(match tree.get(keys::index_meta_key(db, sig))? {
+            Some(raw) => decode::<IndexMeta>(&raw)?.seq,
+            None => 0,
+        })
+    }
+
+    /// Build progress of an index, if a build ran since start-up.
+    pub fn index_progress(&self, sig: &[u8; 16]) -> Option<Progress> {
+        self.mango_state().progress.lock().unwrap_or_else(|p| p.into_inner()).get(sig).copied()
+    }
+
+    /// Brings an index up to date with every change committed so far.
+    pub fn update_index(&self, def: &IndexDef) -> Result<()> {
+        let sig = def.signature();
+        let lock = self.mango_state().lock_for(sig);
+        let _build = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (tree, db) = self.raw();
+        let mut seq = self.index_seq(&sig)?;
+        let target = self.update_seq();
+        if seq >= target {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let mut progress = Progress { changes_done: 0, total_changes: target - seq, running: true };
+        self.mango_state().set_progress(sig, progress);
+        if seq == 0 {
+            // A new index: read the documents in id order (sequential
+            // reads), then catch up from the sequence taken before.
+            self.initial_build(def, &sig, target, &mut progress)?;
+            seq = target;
+        }
+        loop {
+            let changes: Vec<(u64, String)> = self.changes_since(seq).take(BATCH).collect::<Result<_>>()?;
+            let Some(&(last, _)) = changes.last() else { break };
+            let mut batch = sled::Batch::default();
+            for (_, id) in &changes {
+                let back = keys::index_back_key(db, &sig, id);
+                let old = tree.get(&back)?;
+                let new = match self.index_doc(id)? {
+                    Some(doc) => def.entry(id, &doc),
+                    None => None,
+                };
+                let prefix = keys::index_prefix(db, &sig);
+                let new_key = new.as_ref().map(|(k, _)| {
+                    let mut full = prefix.clone();
+                    full.extend_from_slice(k);
+                    full.extend_from_slice(id.as_bytes());
+                    full
+                });
+                if let Some(old) = &old {
+                    if new_key.as_deref() != Some(&old[..]) {
+                        batch.remove(old.to_vec());
+                    }
+                }
+                match (new_key, new) {
+                    (Some(full), Some((_, values))) => {
+                        batch.insert(full.clone(), encode(&stored_row(id, values))?);
+                        batch.insert(back, full);
+                    }
+                    _ => {
+                        if old.is_some() {
+                            batch.remove(back);
+                        }
+                    }
+                }
+            }
+            seq = last;
+            batch.insert(keys::index_meta_key(db, &sig), encode(&IndexMeta { seq })?);
+            if self.is_deleted() {
+                return Err(Error::db_not_found());
+            }
+            tree.apply_batch(batch)?;
+            progress.changes_done += changes.len() as u64;
+            progress.total_changes = progress.total_changes.max(progress.changes_done);
+            self.mango_state().set_progress(sig, progress);
+            if changes.len() < BATCH {
+                break;
+            }
+        }
+        progress.running = false;
+        self.mango_state().set_progress(sig, progress);
+        if progress.changes_done >= BATCH as u64 {
+            tracing::info!(
+                db = %self.name(),
+                index = %def.name,
+                changes = progress.changes_done,
+                millis = started.elapsed().as_millis() as u64,
+                "mango index built"
+            );
+        }
+        Ok(())
+    }
+
+    /// Fills an empty index from the document records in id order; every
+    /// change up to `upto` is covered (later ones by the caller's catch-up).
+    fn initial_build(&self, def: &IndexDef, sig: &[u8; 16], upto: u64, progress: &mut Progress) -> Result<()> {
+        let (tree, db) = self.raw();
+        let prefix = keys::index_prefix(db, sig);
+        let mut cursor: Option<String> = None;
+        // Entries are written in key order at the end (in slices, so
+        // memory stays bounded): sled inserts far faster in order.
+        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        loop {
+            let start = cursor.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for item in self.docs_range(start, Bound::Unbounded, false).take(BATCH) {
+                let (id, record) = item?;
+                n += 1;
+                cursor = Some(id.clone());
+                let Some((rev, info)) = record.tree.winner() else { continue };
+                if info.deleted || id.starts_with("_design/") {
+                    continue;
+                }
+                let Some(body) = self.body(&id, &rev)? else { continue };
+                let doc = doc_value(&id, &rev.to_string(), body);
+                let Some((key, values)) = def.entry(&id, &doc) else { continue };
+                let mut full = prefix.clone();
+                full.extend_from_slice(&key);
+                full.extend_from_slice(id.as_bytes());
+                entries.push((full.clone(), encode(&stored_row(&id, values))?));
+                batch.insert(keys::index_back_key(db, sig, &id), full);
+            }
+            if self.is_deleted() {
+                return Err(Error::db_not_found());
+            }
+            if n == 0 {
+                break;
+            }
+            tree.apply_batch(batch)?;
+            if entries.len() >= SORTED_RUN {
+                write_sorted(tree, &mut entries)?;
+            }
+            progress.changes_done += n as u64;
+            progress.total_changes = progress.total_changes.max(progress.changes_done);
+            self.mango_state().set_progress(*sig, *progress);
+            if n < BATCH {
+                break;
+            }
+        }
+        write_sorted(tree, &mut entries)?;
+        tree.insert(keys::index_meta_key(db, sig), encode(&IndexMeta { seq: upto })?)?;
+        Ok(())
+    }
+
+    /// Index rows with keys in `[lo, hi]` (bytes after the index prefix),
+    /// ascending or descending; `after` resumes past an earlier row key
+    /// (exclusive, in scan direction).
+    pub fn index_scan(
+        &self,
+        sig: &[u8; 16],
+        lo: &[u8],
+        hi: &[u8],
+        descending: bool,
+        after: Option<&[u8]>,
+    ) -> impl Iterator<Item = Result<IndexRow>> + Send + 'static {
+        let (tree, db) = self.raw();
+        let prefix = keys::index_prefix(db, sig);
+        let join = |k: &[u8]| {
+            let mut full = prefix.clone();
+            full.extend_from_slice(k);
+            full
+        };
+        let (mut start, mut end) = (Bound::Included(join(lo)), Bound::Included(join(hi)));
+        if let Some(after) = after {
+            if descending {
+                end = Bound::Excluded(join(after));
+            } else {
+                start = Bound::Excluded(join(after));
+            }
+        }
+        let valid = match (&start, &end) {
+            (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => a <= b,
+            _ => true,
+        };
+        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + Send> = match (valid, descending) {
+            (false, _) => Box::new(std::iter::empty()),
+            (true, false) => Box::new(tree.range((start, end))),
+            (true, true) => Box::new(tree.range((start, end)).rev()),
+        };
+        let plen = prefix.len();
+        iter.map(move |item| {
+            let (k, v) = item?;
+            let row: StoredRow = decode(&v)?;
+            let values: Vec<Value> = serde_json::from_str(&row.values).map_err(|e| Error::Corrupt(e.to_string()))?;
+            let values = values
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| if i >= 64 || row.present & (1 << i) != 0 { Some(v) } else { None })
+                .collect();
+            Ok(IndexRow { key: k.get(plen..).unwrap_or_default().to_vec(), id: row.id, values })
+        })
+    }
+
+    /// Removes every stored entry of an index (after its last definition
+    /// is gone).
+    pub fn drop_index(&self, sig: &[u8; 16]) -> Result<()> {
+        let lock = self.mango_state().lock_for(*sig);
+        let _build = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (tree, db) = self.raw();
+        for prefix in [keys::index_prefix(db, sig), keys::index_back_prefix(db, sig)] {
+            loop {
+                let mut batch = sled::Batch::default();
+                let mut n = 0;
+                for k in tree.scan_prefix(&prefix).keys().take(10_000) {
+                    batch.remove(k?);
+                    n += 1;
+                }
+                if n == 0 {
+                    break;
+                }
+                tree.apply_batch(batch)?;
+            }
+        }
+        tree.remove(keys::index_meta_key(db, sig))?;
+        self.mango_state().progress.lock().unwrap_or_else(|p| p.into_inner()).remove(sig);
+        Ok(())
+    }
+}
