@@ -43,7 +43,10 @@ fn main() -> ExitCode {
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// The release binary: `BENCH_SETTEE_BIN`, the one cargo built, or built here.
@@ -83,7 +86,14 @@ impl Server {
     fn start() -> Result<Server> {
         let dir = tempfile::Builder::new().prefix("mango-bench-").tempdir()?;
         let mut child = Command::new(settee_binary()?)
-            .args(["--admin-party", "--bind", "127.0.0.1", "--port", "0", "--data-dir"])
+            .args([
+                "--admin-party",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--data-dir",
+            ])
             .arg(dir.path().join("data"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -93,11 +103,19 @@ impl Server {
         let mut lines = BufReader::new(stdout).lines();
         let line = lines.next().ok_or("settee printed nothing")??;
         std::thread::spawn(move || for _ in lines {});
-        let url = line.trim().strip_prefix("Settee listening on ").ok_or("unexpected first line")?.to_string();
+        let url = line
+            .trim()
+            .strip_prefix("Settee listening on ")
+            .ok_or("unexpected first line")?
+            .to_string();
         if !url.starts_with("http://127.0.0.1:") {
             return Err(format!("not a loopback url: {url}").into());
         }
-        Ok(Server { child, url, _dir: dir })
+        Ok(Server {
+            child,
+            url,
+            _dir: dir,
+        })
     }
 }
 
@@ -131,7 +149,12 @@ async fn load(client: &Client, base: &str, db: &str, docs: u64) -> Result<()> {
                        "name": format!("user {n}"), "tags": ["a", "b"], "active": n % 2 == 0})
             })
             .collect();
-        post(client, &format!("{base}/{db}/_bulk_docs"), &json!({ "docs": batch })).await?;
+        post(
+            client,
+            &format!("{base}/{db}/_bulk_docs"),
+            &json!({ "docs": batch }),
+        )
+        .await?;
         i += 1000;
     }
     Ok(())
@@ -141,8 +164,18 @@ async fn load(client: &Client, base: &str, db: &str, docs: u64) -> Result<()> {
 /// build: the elapsed time is the build time.
 async fn build(client: &Client, base: &str, db: &str) -> Result<Duration> {
     let started = Instant::now();
-    post(client, &format!("{base}/{db}/_index"), &json!({"index": {"fields": ["type", "n"]}, "name": "type-n", "ddoc": "bench"})).await?;
-    let r = post(client, &format!("{base}/{db}/_find"), &json!({"selector": {"type": "t1", "n": {"$gt": 0}}, "limit": 1})).await?;
+    post(
+        client,
+        &format!("{base}/{db}/_index"),
+        &json!({"index": {"fields": ["type", "n"]}, "name": "type-n", "ddoc": "bench"}),
+    )
+    .await?;
+    let r = post(
+        client,
+        &format!("{base}/{db}/_find"),
+        &json!({"selector": {"type": "t1", "n": {"$gt": 0}}, "limit": 1}),
+    )
+    .await?;
     if r["docs"].as_array().map_or(0, Vec::len) != 1 {
         return Err(format!("unexpected first find: {r}").into());
     }
@@ -154,7 +187,10 @@ fn run() -> Result<()> {
     let secs = env_u64("MANGO_BENCH_SECS", 10);
     let server = Server::start()?;
     let base = server.url.clone();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let client = Client::builder().pool_max_idle_per_host(CLIENTS).build()?;
     rt.block_on(async move {
         println!("mango_bench: {docs} docs, {CLIENTS} clients, {secs} s phases");

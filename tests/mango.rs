@@ -13,7 +13,12 @@ fn bulk(db: &str, docs: Vec<Value>) {
 }
 
 fn ids(r: &crate::common::Reply) -> Vec<String> {
-    r.body["docs"].as_array().unwrap().iter().map(|d| d["_id"].as_str().unwrap().to_string()).collect()
+    r.body["docs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["_id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn find(db: &str, q: Value) -> crate::common::Reply {
@@ -37,13 +42,22 @@ fn movies(db: &str) {
 #[test]
 fn create_list_and_delete_indexes() {
     let db = new_db("mango-idx");
-    let r = post(&format!("/{db}/_index"), &json!({"index": {"fields": ["foo"]}, "name": "foo-index", "type": "json"}));
+    let r = post(
+        &format!("/{db}/_index"),
+        &json!({"index": {"fields": ["foo"]}, "name": "foo-index", "type": "json"}),
+    );
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["result"], "created");
     let ddoc = r.body["id"].as_str().unwrap().to_string();
-    assert!(ddoc.starts_with("_design/") && ddoc.len() == 8 + 40, "{ddoc}");
+    assert!(
+        ddoc.starts_with("_design/") && ddoc.len() == 8 + 40,
+        "{ddoc}"
+    );
     assert_eq!(r.body["name"], "foo-index");
-    let again = post(&format!("/{db}/_index"), &json!({"index": {"fields": ["foo"]}, "name": "foo-index", "type": "json"}));
+    let again = post(
+        &format!("/{db}/_index"),
+        &json!({"index": {"fields": ["foo"]}, "name": "foo-index", "type": "json"}),
+    );
     assert_eq!(again.body["result"], "exists");
     assert_eq!(again.body["id"], ddoc);
 
@@ -72,16 +86,29 @@ fn create_list_and_delete_indexes() {
     get(&format!("/{db}/_index?limit=0")).assert_error(500, "invalid_list_index_params", None);
 
     let name = &ddoc["_design/".len()..];
-    delete(&format!("/{db}/_index/{name}/json/nope")).assert_error(404, "not_found", Some("missing"));
+    delete(&format!("/{db}/_index/{name}/json/nope")).assert_error(
+        404,
+        "not_found",
+        Some("missing"),
+    );
     let r = delete(&format!("/{db}/_index/_design/{name}/json/foo-index"));
     assert_eq!(r.body, json!({"ok": true}), "{}", r.text);
     assert_eq!(get(&format!("/{db}/{ddoc}")).status, 404);
     assert_eq!(get(&format!("/{db}/_index")).body["total_rows"], 1);
 
     // _bulk_delete
-    post(&format!("/{db}/_index"), &json!({"index": {"fields": ["a"]}, "ddoc": "one"}));
-    post(&format!("/{db}/_index"), &json!({"index": {"fields": ["b"]}, "ddoc": "two"}));
-    let r = post(&format!("/{db}/_index/_bulk_delete"), &json!({"docids": ["one", "_design/two", "three"]}));
+    post(
+        &format!("/{db}/_index"),
+        &json!({"index": {"fields": ["a"]}, "ddoc": "one"}),
+    );
+    post(
+        &format!("/{db}/_index"),
+        &json!({"index": {"fields": ["b"]}, "ddoc": "two"}),
+    );
+    let r = post(
+        &format!("/{db}/_index/_bulk_delete"),
+        &json!({"docids": ["one", "_design/two", "three"]}),
+    );
     assert_eq!(
         r.body,
         json!({"success": [{"id": "_design/two", "ok": true}, {"id": "_design/one", "ok": true}],
@@ -93,14 +120,38 @@ fn create_list_and_delete_indexes() {
 fn index_errors() {
     let db = new_db("mango-idx-err");
     let e = |body: Value| post(&format!("/{db}/_index"), &body);
-    e(json!({})).assert_error(400, "missing_required_key", Some("Missing required key: index"));
-    e(json!({"index": {"fields": ["a"]}, "name": ""})).assert_error(400, "invalid_empty_string", None);
-    e(json!({"index": {"fields": ["a"]}, "type": "geo"})).assert_error(400, "invalid_index", Some("Invalid type for index: geo"));
+    e(json!({})).assert_error(
+        400,
+        "missing_required_key",
+        Some("Missing required key: index"),
+    );
+    e(json!({"index": {"fields": ["a"]}, "name": ""})).assert_error(
+        400,
+        "invalid_empty_string",
+        None,
+    );
+    e(json!({"index": {"fields": ["a"]}, "type": "geo"})).assert_error(
+        400,
+        "invalid_index",
+        Some("Invalid type for index: geo"),
+    );
     e(json!({"index": {"fields": [{"a": "up"}]}})).assert_error(400, "invalid_sort_field", None);
-    e(json!({"index": {"fields": ["a"]}, "bogus": 1})).assert_error(400, "invalid_key", Some("Invalid key bogus for this request."));
-    let r = req(Method::PUT, &format!("/{db}/_design/js"), Some(&json!({"views": {}})));
+    e(json!({"index": {"fields": ["a"]}, "bogus": 1})).assert_error(
+        400,
+        "invalid_key",
+        Some("Invalid key bogus for this request."),
+    );
+    let r = req(
+        Method::PUT,
+        &format!("/{db}/_design/js"),
+        Some(&json!({"views": {}})),
+    );
     assert_eq!(r.status, 201);
-    e(json!({"index": {"fields": ["a"]}, "ddoc": "js"})).assert_error(400, "invalid_ddoc_lang", None);
+    e(json!({"index": {"fields": ["a"]}, "ddoc": "js"})).assert_error(
+        400,
+        "invalid_ddoc_lang",
+        None,
+    );
     let r = req(Method::GET, &format!("/{db}/_find"), None);
     r.assert_error(405, "method_not_allowed", None);
 }
@@ -110,29 +161,57 @@ fn documented_find_examples() {
     let db = new_db("mango-movies");
     movies(&db);
     // Without an index: _all_docs, with the warning.
-    let r = find(&db, json!({"selector": {"year": {"$gt": 2010}}, "fields": ["_id", "title", "year"]}));
+    let r = find(
+        &db,
+        json!({"selector": {"year": {"$gt": 2010}}, "fields": ["_id", "title", "year"]}),
+    );
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["docs"], json!([{"_id": "m2", "title": "Skyfall", "year": 2012}, {"_id": "m3", "title": "Spectre", "year": 2015}]));
-    assert_eq!(r.body["warning"], "No matching index found, create an index to optimize query time.");
+    assert_eq!(
+        r.body["docs"],
+        json!([{"_id": "m2", "title": "Skyfall", "year": 2012}, {"_id": "m3", "title": "Spectre", "year": 2015}])
+    );
+    assert_eq!(
+        r.body["warning"],
+        "No matching index found, create an index to optimize query time."
+    );
     assert!(r.body["bookmark"].is_string());
     // The response layout is CouchDB's.
     assert!(r.text.starts_with("{\"docs\":[\r\n{"), "{}", r.text);
     assert!(r.text.ends_with("}\r\n"));
 
     // A sort needs an index.
-    let r = find(&db, json!({"selector": {"year": {"$gt": 2010}}, "sort": [{"year": "asc"}]}));
-    r.assert_error(400, "no_usable_index", Some("No index exists for this sort, try indexing by the sort fields."));
+    let r = find(
+        &db,
+        json!({"selector": {"year": {"$gt": 2010}}, "sort": [{"year": "asc"}]}),
+    );
+    r.assert_error(
+        400,
+        "no_usable_index",
+        Some("No index exists for this sort, try indexing by the sort fields."),
+    );
 
-    let r = post(&format!("/{db}/_index"), &json!({"index": {"fields": ["year"]}}));
+    let r = post(
+        &format!("/{db}/_index"),
+        &json!({"index": {"fields": ["year"]}}),
+    );
     assert_eq!(r.body["result"], "created");
     let r = find(
         &db,
         json!({"selector": {"year": {"$gt": 1960}}, "fields": ["_id", "year"], "sort": [{"year": "desc"}], "limit": 2, "execution_stats": true}),
     );
-    assert_eq!(r.body["docs"], json!([{"_id": "m3", "year": 2015}, {"_id": "m2", "year": 2012}]), "{}", r.text);
+    assert_eq!(
+        r.body["docs"],
+        json!([{"_id": "m3", "year": 2015}, {"_id": "m2", "year": 2012}]),
+        "{}",
+        r.text
+    );
     assert!(r.body.get("warning").is_none(), "{}", r.text);
     assert_eq!(r.body["execution_stats"]["results_returned"], 2);
-    assert_eq!(r.body["execution_stats"]["total_docs_examined"], 0, "covering index: {}", r.text);
+    assert_eq!(
+        r.body["execution_stats"]["total_docs_examined"], 0,
+        "covering index: {}",
+        r.text
+    );
     // Paging with the bookmark.
     let next = find(
         &db,
@@ -146,7 +225,10 @@ fn documented_find_examples() {
     assert_eq!(ids(&last), ["m4"]);
 
     // _explain
-    let x = post(&format!("/{db}/_explain"), &json!({"selector": {"year": {"$gt": 2010}}, "fields": ["_id", "_rev", "year", "title"], "sort": [{"year": "asc"}], "limit": 2, "skip": 0}));
+    let x = post(
+        &format!("/{db}/_explain"),
+        &json!({"selector": {"year": {"$gt": 2010}}, "fields": ["_id", "_rev", "year", "title"], "sort": [{"year": "asc"}], "limit": 2, "skip": 0}),
+    );
     assert_eq!(x.status, 200, "{}", x.text);
     assert_eq!(x.body["dbname"], db.as_str());
     assert_eq!(x.body["index"]["def"], json!({"fields": [{"year": "asc"}]}));
@@ -161,28 +243,53 @@ fn documented_find_examples() {
     let cand = &x.body["index_candidates"][0];
     assert_eq!(cand["index"]["name"], "_all_docs");
     assert_eq!(cand["analysis"]["usable"], false);
-    assert_eq!(cand["analysis"]["reasons"], json!([{"name": "field_mismatch"}]));
-    assert_eq!(x.body["selector_hints"], json!([{"type": "json", "indexable_fields": ["year"], "unindexable_fields": []}]));
+    assert_eq!(
+        cand["analysis"]["reasons"],
+        json!([{"name": "field_mismatch"}])
+    );
+    assert_eq!(
+        x.body["selector_hints"],
+        json!([{"type": "json", "indexable_fields": ["year"], "unindexable_fields": []}])
+    );
 }
 
 #[test]
 fn selector_errors() {
     let db = new_db("mango-errs");
     let f = |q: Value| find(&db, q);
-    f(json!({})).assert_error(400, "missing_required_key", Some("Missing required key: selector"));
-    f(json!({"selector": {"a": {"$foo": 1}}})).assert_error(400, "invalid_operator", Some("Invalid operator: $foo"));
-    f(json!({"selector": {"a": {"$in": 1}}})).assert_error(400, "bad_arg", Some("Bad argument for operator $in: 1"));
+    f(json!({})).assert_error(
+        400,
+        "missing_required_key",
+        Some("Missing required key: selector"),
+    );
+    f(json!({"selector": {"a": {"$foo": 1}}})).assert_error(
+        400,
+        "invalid_operator",
+        Some("Invalid operator: $foo"),
+    );
+    f(json!({"selector": {"a": {"$in": 1}}})).assert_error(
+        400,
+        "bad_arg",
+        Some("Bad argument for operator $in: 1"),
+    );
     f(json!({"selector": {"$gt": 1}})).assert_error(400, "invalid_selector", None);
     f(json!({"selector": {}, "limit": -1})).assert_error(400, "invalid_non_neg_integer", None);
-    f(json!({"selector": {}, "sort": [{"a": "asc"}, {"b": "desc"}]})).assert_error(400, "unsupported_mixed_sort", None);
+    f(json!({"selector": {}, "sort": [{"a": "asc"}, {"b": "desc"}]})).assert_error(
+        400,
+        "unsupported_mixed_sort",
+        None,
+    );
     f(json!({"selector": {}, "bookmark": "%%%"})).assert_error(400, "invalid_bookmark", None);
     f(json!({"selector": {}, "use_index": "nope", "allow_fallback": false})).assert_error(
         400,
         "invalid_index",
         Some("_design/nope specified by `use_index` could not be found or it is not suitable."),
     );
-    f(json!({"selector": {}, "allow_fallback": false}))
-        .assert_error(400, "invalid_index", Some("You must specify an index with the `use_index` parameter."));
+    f(json!({"selector": {}, "allow_fallback": false})).assert_error(
+        400,
+        "invalid_index",
+        Some("You must specify an index with the `use_index` parameter."),
+    );
 }
 
 #[test]
@@ -215,38 +322,66 @@ fn operators_and_paths() {
     assert_eq!(q(json!({"o": {"k": {"$gt": 1}}})), ["b", "c"]);
     assert_eq!(q(json!({"o.k.1": 2})), ["c"]);
     assert_eq!(q(json!({"d\\.e": 5})), ["a"]);
-    assert_eq!(q(json!({"o": {"$keyMapMatch": {"$eq": "k"}}})), ["a", "b", "c"]);
+    assert_eq!(
+        q(json!({"o": {"$keyMapMatch": {"$eq": "k"}}})),
+        ["a", "b", "c"]
+    );
     assert_eq!(q(json!({"$or": [{"n": 1}, {"s": "cherry"}]})), ["a", "c"]);
     assert_eq!(q(json!({"$nor": [{"n": 1}, {"s": "cherry"}]})), ["b"]);
     assert_eq!(q(json!({"$not": {"n": 1}})), ["b", "c"]);
-    assert_eq!(q(json!({"$and": [{"n": {"$gt": 0}}, {"n": {"$lt": 3}}]})), ["a", "b"]);
+    assert_eq!(
+        q(json!({"$and": [{"n": {"$gt": 0}}, {"n": {"$lt": 3}}]})),
+        ["a", "b"]
+    );
     // Collation: ICU, so "Banana" sorts between "apple" and "cherry".
     assert_eq!(q(json!({"s": {"$gt": "apple", "$lt": "cherry"}})), ["b"]);
-    let r = find(&db, json!({"selector": {}, "skip": 1, "limit": 2, "fields": ["_id"]}));
+    let r = find(
+        &db,
+        json!({"selector": {}, "skip": 1, "limit": 2, "fields": ["_id"]}),
+    );
     assert_eq!(ids(&r), ["b", "c"]);
 }
 
 #[test]
 fn writes_are_visible_to_the_next_find() {
     let db = new_db("mango-fresh");
-    post(&format!("/{db}/_index"), &json!({"index": {"fields": ["k", "v"]}, "name": "kv"}));
+    post(
+        &format!("/{db}/_index"),
+        &json!({"index": {"fields": ["k", "v"]}, "name": "kv"}),
+    );
     for i in 0..30 {
-        bulk(&db, vec![json!({"_id": format!("d{i:02}"), "k": i % 3, "v": i})]);
-        let r = find(&db, json!({"selector": {"k": i % 3, "v": {"$gte": 0}}, "use_index": ["_design/kv", "kv"], "limit": 100}));
+        bulk(
+            &db,
+            vec![json!({"_id": format!("d{i:02}"), "k": i % 3, "v": i})],
+        );
+        let r = find(
+            &db,
+            json!({"selector": {"k": i % 3, "v": {"$gte": 0}}, "use_index": ["_design/kv", "kv"], "limit": 100}),
+        );
         assert!(ids(&r).contains(&format!("d{i:02}")), "{i}: {}", r.text);
     }
     // Updates move entries; deletions remove them.
     let doc = get(&format!("/{db}/d00")).body;
-    let r = req(Method::DELETE, &format!("/{db}/d00?rev={}", doc["_rev"].as_str().unwrap()), None);
+    let r = req(
+        Method::DELETE,
+        &format!("/{db}/d00?rev={}", doc["_rev"].as_str().unwrap()),
+        None,
+    );
     assert_eq!(r.status, 200);
-    let r = find(&db, json!({"selector": {"k": 0, "v": {"$gte": 0}}, "limit": 100}));
+    let r = find(
+        &db,
+        json!({"selector": {"k": 0, "v": {"$gte": 0}}, "limit": 100}),
+    );
     assert!(!ids(&r).contains(&"d00".to_string()));
 }
 
 #[test]
 fn settee_uses_indexes_couchdb_refuses() {
     let db = new_db("mango-beyond");
-    post(&format!("/{db}/_index"), &json!({"index": {"fields": ["os", "browser", "ip"]}, "name": "obi"}));
+    post(
+        &format!("/{db}/_index"),
+        &json!({"index": {"fields": ["os", "browser", "ip"]}, "name": "obi"}),
+    );
     bulk(
         &db,
         vec![
@@ -258,22 +393,40 @@ fn settee_uses_indexes_couchdb_refuses() {
         ],
     );
     // Sort on a field after an equality-bound one: CouchDB says no_usable_index.
-    let r = find(&db, json!({"selector": {"os": "windows"}, "sort": ["browser"], "fields": ["_id"]}));
+    let r = find(
+        &db,
+        json!({"selector": {"os": "windows"}, "sort": ["browser"], "fields": ["_id"]}),
+    );
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(ids(&r), ["2", "5", "1"]);
-    let x = post(&format!("/{db}/_explain"), &json!({"selector": {"os": "windows"}, "sort": ["browser"]}));
+    let x = post(
+        &format!("/{db}/_explain"),
+        &json!({"selector": {"os": "windows"}, "sort": ["browser"]}),
+    );
     assert_eq!(x.body["settee_plan"]["strategy"], "sort_after_equality");
     // A prefix of the index: same answer and order as _all_docs, no scan.
-    let r = find(&db, json!({"selector": {"os": "windows"}, "fields": ["_id"], "execution_stats": true}));
+    let r = find(
+        &db,
+        json!({"selector": {"os": "windows"}, "fields": ["_id"], "execution_stats": true}),
+    );
     assert_eq!(ids(&r), ["1", "2", "4", "5"]);
     assert_eq!(r.body["execution_stats"]["total_docs_examined"], 4);
     assert!(r.body.get("warning").is_none());
-    let x = post(&format!("/{db}/_explain"), &json!({"selector": {"os": "windows"}}));
+    let x = post(
+        &format!("/{db}/_explain"),
+        &json!({"selector": {"os": "windows"}}),
+    );
     assert_eq!(x.body["settee_plan"]["strategy"], "reorder_by_id");
     // Paging keeps _all_docs order.
-    let p1 = find(&db, json!({"selector": {"os": "windows"}, "fields": ["_id"], "limit": 3}));
+    let p1 = find(
+        &db,
+        json!({"selector": {"os": "windows"}, "fields": ["_id"], "limit": 3}),
+    );
     assert_eq!(ids(&p1), ["1", "2", "4"]);
-    let p2 = find(&db, json!({"selector": {"os": "windows"}, "fields": ["_id"], "limit": 3, "bookmark": p1.body["bookmark"]}));
+    let p2 = find(
+        &db,
+        json!({"selector": {"os": "windows"}, "fields": ["_id"], "limit": 3, "bookmark": p1.body["bookmark"]}),
+    );
     assert_eq!(ids(&p2), ["5"]);
 
     // $exists: false served by a partial index that implies it.
@@ -281,9 +434,15 @@ fn settee_uses_indexes_couchdb_refuses() {
         &format!("/{db}/_index"),
         &json!({"index": {"fields": ["os"], "partial_filter_selector": {"ip": {"$exists": false}}}, "name": "noip"}),
     );
-    let r = find(&db, json!({"selector": {"os": "windows", "ip": {"$exists": false}}, "fields": ["_id"]}));
+    let r = find(
+        &db,
+        json!({"selector": {"os": "windows", "ip": {"$exists": false}}, "fields": ["_id"]}),
+    );
     assert_eq!(ids(&r), ["2"]);
-    let x = post(&format!("/{db}/_explain"), &json!({"selector": {"os": "windows", "ip": {"$exists": false}}}));
+    let x = post(
+        &format!("/{db}/_explain"),
+        &json!({"selector": {"os": "windows", "ip": {"$exists": false}}}),
+    );
     assert_eq!(x.body["index"]["name"], "noip", "{}", x.text);
 }
 
@@ -295,11 +454,21 @@ fn design_documents_written_elsewhere_define_indexes() {
     let ddoc = json!({"language": "query", "views": {"by-director": {
         "map": {"fields": {"director": "asc", "year": "asc"}, "partial_filter_selector": {}},
         "reduce": "_count", "options": {"def": {"fields": ["director", "year"]}}}}});
-    let r = req(Method::PUT, &format!("/{db}/_design/replicated"), Some(&ddoc));
+    let r = req(
+        Method::PUT,
+        &format!("/{db}/_design/replicated"),
+        Some(&ddoc),
+    );
     assert_eq!(r.status, 201, "{}", r.text);
-    let r = find(&db, json!({"selector": {"director": "Sam Mendes", "year": {"$gt": 2000}}, "fields": ["_id"]}));
+    let r = find(
+        &db,
+        json!({"selector": {"director": "Sam Mendes", "year": {"$gt": 2000}}, "fields": ["_id"]}),
+    );
     assert_eq!(ids(&r), ["m2", "m3"]);
-    let x = post(&format!("/{db}/_explain"), &json!({"selector": {"director": "Sam Mendes", "year": {"$gt": 2000}}}));
+    let x = post(
+        &format!("/{db}/_explain"),
+        &json!({"selector": {"director": "Sam Mendes", "year": {"$gt": 2000}}}),
+    );
     assert_eq!(x.body["index"]["ddoc"], "_design/replicated");
     assert_eq!(x.body["mrargs"]["start_key"], json!(["Sam Mendes", 2000]));
 }
@@ -309,7 +478,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % n
     }
 
@@ -348,7 +520,11 @@ impl Lcg {
         let mut m = serde_json::Map::new();
         for _ in 0..1 + self.next(3) {
             let f = fields[self.next(4) as usize];
-            let cond = if f == "_id" { json!({"$gt": format!("d{}", self.next(60))}) } else { self.cond() };
+            let cond = if f == "_id" {
+                json!({"$gt": format!("d{}", self.next(60))})
+            } else {
+                self.cond()
+            };
             m.insert(f.to_string(), cond);
         }
         if self.next(5) == 0 {
@@ -370,9 +546,15 @@ fn differential_index_planner_vs_full_scan() {
         (json!({"fields": ["a"]}), "a"),
         (json!({"fields": ["a", "b"]}), "ab"),
         (json!({"fields": ["b", "c"]}), "bc"),
-        (json!({"fields": ["c"], "partial_filter_selector": {"a": {"$exists": false}}}), "c-no-a"),
+        (
+            json!({"fields": ["c"], "partial_filter_selector": {"a": {"$exists": false}}}),
+            "c-no-a",
+        ),
     ] {
-        let r = post(&format!("/{indexed}/_index"), &json!({"index": body, "name": name, "ddoc": name}));
+        let r = post(
+            &format!("/{indexed}/_index"),
+            &json!({"index": body, "name": name, "ddoc": name}),
+        );
         assert_eq!(r.status, 200, "{}", r.text);
     }
     let mut rng = Lcg(42);
@@ -398,7 +580,10 @@ fn differential_index_planner_vs_full_scan() {
         assert_eq!(a.status, 200, "{n}: {q} {}", a.text);
         let (mut ia, ib) = (ids(&a), ids(&b));
         let x = post(&format!("/{indexed}/_explain"), &q);
-        let strategy = x.body["settee_plan"]["strategy"].as_str().unwrap_or("").to_string();
+        let strategy = x.body["settee_plan"]["strategy"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         if x.body["index"]["type"] == "json" {
             used_index += 1;
         }
@@ -428,5 +613,8 @@ fn differential_index_planner_vs_full_scan() {
         sorted_b.sort();
         assert_eq!(paged, sorted_b, "{n}: paging {q}");
     }
-    assert!(used_index > 25, "the planner used an index only {used_index} times");
+    assert!(
+        used_index > 25,
+        "the planner used an index only {used_index} times"
+    );
 }

@@ -152,7 +152,10 @@ pub fn raw_cmp(a: &Value, b: &Value) -> Ordering {
             // `{[{K, V}, …]}` tuples compare by their member lists, and each
             // `{K, V}` pair by key, then value.
             for ((ka, va), (kb, vb)) in x.iter().zip(y) {
-                let o = ka.as_bytes().cmp(kb.as_bytes()).then_with(|| raw_cmp(va, vb));
+                let o = ka
+                    .as_bytes()
+                    .cmp(kb.as_bytes())
+                    .then_with(|| raw_cmp(va, vb));
                 if o != Ordering::Equal {
                     return o;
                 }
@@ -172,9 +175,14 @@ pub fn exact_eq(a: &Value, b: &Value) -> bool {
             (Num::Float(p), Num::Float(q)) => p == q,
             _ => false,
         },
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| exact_eq(p, q)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| exact_eq(p, q))
+        }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && exact_eq(va, vb))
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((ka, va), (kb, vb))| ka == kb && exact_eq(va, vb))
         }
         _ => a == b,
     }
@@ -184,9 +192,14 @@ pub fn exact_eq(a: &Value, b: &Value) -> bool {
 pub fn loose_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => compare_numbers(x, y) == Ordering::Equal,
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| loose_eq(p, q)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| loose_eq(p, q))
+        }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && loose_eq(va, vb))
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((ka, va), (kb, vb))| ka == kb && loose_eq(va, vb))
         }
         _ => a == b,
     }
@@ -266,7 +279,11 @@ fn encode_number(n: &Number, out: &mut Vec<u8>) {
     };
     let f = if f == 0.0 { 0.0 } else { f };
     let bits = f.to_bits();
-    let ordered = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
+    let ordered = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    };
     out.extend_from_slice(&ordered.to_be_bytes());
     let d = i16::try_from(delta).unwrap_or(if delta < 0 { i16::MIN } else { i16::MAX });
     out.extend_from_slice(&((d as u16) ^ 0x8000).to_be_bytes());
@@ -326,7 +343,11 @@ mod tests {
         for (i, a) in values.iter().enumerate() {
             for (j, b) in values.iter().enumerate() {
                 assert_eq!(collate(a, b), i.cmp(&j), "{a} vs {b}");
-                assert_eq!(key_bytes(a).cmp(&key_bytes(b)), i.cmp(&j), "encoded {a} vs {b}");
+                assert_eq!(
+                    key_bytes(a).cmp(&key_bytes(b)),
+                    i.cmp(&j),
+                    "encoded {a} vs {b}"
+                );
             }
         }
     }
@@ -344,21 +365,44 @@ mod tests {
         chars.extend(seq.split_whitespace());
         assert_eq!(chars.len(), 95);
         for pair in chars.windows(2) {
-            assert_eq!(compare_strings(pair[0], pair[1]), Ordering::Less, "{} < {}", pair[0], pair[1]);
+            assert_eq!(
+                compare_strings(pair[0], pair[1]),
+                Ordering::Less,
+                "{} < {}",
+                pair[0],
+                pair[1]
+            );
         }
     }
 
     #[test]
     fn documented_string_quirks() {
-        let less = [("a", "A"), ("A", "aa"), ("a", "AA"), ("a", "aa"), ("abc", "Abc"), ("Abc", "ABC"), ("ABC", "abc1")];
+        let less = [
+            ("a", "A"),
+            ("A", "aa"),
+            ("a", "AA"),
+            ("a", "aa"),
+            ("abc", "Abc"),
+            ("Abc", "ABC"),
+            ("ABC", "abc1"),
+        ];
         for (a, b) in less {
             assert_eq!(compare_strings(a, b), Ordering::Less, "{a} < {b}");
         }
         assert_eq!(compare_strings("abc1", "AbcZZZZZ"), Ordering::Less);
         assert_eq!(collate(&json!("~"), &json!("0")), Ordering::Less);
-        assert_eq!(collate(&json!("abc"), &json!("abc\u{fff0}")), Ordering::Less);
-        assert_eq!(collate(&json!("abc\u{fff0}"), &json!("abd")), Ordering::Less);
-        assert_eq!(collate(&json!("abcZZZZ"), &json!("abc\u{fff0}")), Ordering::Less);
+        assert_eq!(
+            collate(&json!("abc"), &json!("abc\u{fff0}")),
+            Ordering::Less
+        );
+        assert_eq!(
+            collate(&json!("abc\u{fff0}"), &json!("abd")),
+            Ordering::Less
+        );
+        assert_eq!(
+            collate(&json!("abcZZZZ"), &json!("abc\u{fff0}")),
+            Ordering::Less
+        );
     }
 
     #[test]
@@ -371,16 +415,34 @@ mod tests {
         assert!(key_bytes(&big) > key_bytes(&json!(9007199254740992.0)));
         assert!(key_bytes(&json!(u64::MAX)) > key_bytes(&json!(i64::MAX)));
         assert!(key_bytes(&json!(i64::MIN)) < key_bytes(&json!(-1e18)));
-        assert_eq!(collate(&json!(u64::MAX), &json!(1.8446744073709552e19)), Ordering::Less);
+        assert_eq!(
+            collate(&json!(u64::MAX), &json!(1.8446744073709552e19)),
+            Ordering::Less
+        );
         assert_eq!(collate(&json!(1.5), &json!(1)), Ordering::Greater);
         assert_eq!(collate(&json!(-1.5), &json!(-1)), Ordering::Less);
     }
 
     #[test]
     fn raw_order_is_erlang_term_order() {
-        let order = [json!(1), json!(false), json!(null), json!(true), json!({}), json!([]), json!("A"), json!("a")];
+        let order = [
+            json!(1),
+            json!(false),
+            json!(null),
+            json!(true),
+            json!({}),
+            json!([]),
+            json!("A"),
+            json!("a"),
+        ];
         for pair in order.windows(2) {
-            assert_eq!(raw_cmp(&pair[0], &pair[1]), Ordering::Less, "{} < {}", pair[0], pair[1]);
+            assert_eq!(
+                raw_cmp(&pair[0], &pair[1]),
+                Ordering::Less,
+                "{} < {}",
+                pair[0],
+                pair[1]
+            );
         }
     }
 

@@ -142,7 +142,7 @@ pub struct DocView {
 }
 
 impl DocView {
-    /// CouchDB's member order: `_id`, `_rev`, `_deleted`, body, `_revisions`,
+    /// CouchDB's member order: `_id`, `_rev`, body, `_deleted`, `_revisions`,
     /// `_revs_info`, `_conflicts`, `_deleted_conflicts`, `_local_seq`, `_attachments`.
     pub fn into_json(self) -> Value {
         let mut out = Map::with_capacity(self.body.len() + 4);
@@ -150,11 +150,11 @@ impl DocView {
         if let Some(rev) = &self.rev {
             out.insert("_rev".into(), Value::String(rev.to_string()));
         }
-        if self.deleted {
-            out.insert("_deleted".into(), Value::Bool(true));
-        }
         for (k, v) in self.body {
             out.insert(k, v);
+        }
+        if self.deleted {
+            out.insert("_deleted".into(), Value::Bool(true));
         }
         if let Some(path) = &self.revisions {
             out.insert("_revisions".into(), rev::revisions_json(path));

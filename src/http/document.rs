@@ -100,12 +100,12 @@ pub fn render_json(
             out.extend_from_slice(b"{\"_id\":");
             out.extend_from_slice(id_json.as_bytes());
             out.extend_from_slice(format!(",\"_rev\":\"{rev}\"").as_bytes());
-            if info.deleted {
-                out.extend_from_slice(b",\"_deleted\":true");
-            }
             if !inner.is_empty() {
                 out.push(b',');
                 out.extend_from_slice(inner);
+            }
+            if info.deleted {
+                out.extend_from_slice(b",\"_deleted\":true");
             }
             out.push(b'}');
             return Ok(Some(out));

@@ -45,9 +45,15 @@ pub fn list_indexes(db: &Database) -> Result<Arc<Vec<IndexDef>>> {
 
 fn read_indexes(db: &Database) -> Result<Vec<IndexDef>> {
     let mut out = Vec::new();
-    for item in db.docs_range(Bound::Included("_design/"), Bound::Excluded("_design0"), false) {
+    for item in db.docs_range(
+        Bound::Included("_design/"),
+        Bound::Excluded("_design0"),
+        false,
+    ) {
         let (id, record) = item?;
-        let Some((rev, info)) = record.tree.winner() else { continue };
+        let Some((rev, info)) = record.tree.winner() else {
+            continue;
+        };
         if info.deleted {
             continue;
         }
@@ -59,13 +65,22 @@ fn read_indexes(db: &Database) -> Result<Vec<IndexDef>> {
 }
 
 /// `/{db}/_index…`: the segments after `_index` decide the operation.
-pub async fn index(state: &AppState, req: &HttpRequest, payload: web::Payload, db: Arc<Database>) -> Result<HttpResponse> {
+pub async fn index(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    db: Arc<Database>,
+) -> Result<HttpResponse> {
     let segs: Vec<String> = req
         .path()
         .split('/')
         .filter(|s| !s.is_empty())
         .skip(2)
-        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
         .collect();
     let method = req.method().as_str();
     match (segs.as_slice(), method) {
@@ -84,9 +99,17 @@ pub async fn index(state: &AppState, req: &HttpRequest, payload: web::Payload, d
 
 async fn list(req: &HttpRequest, db: Arc<Database>) -> Result<HttpResponse> {
     let q = Query::from_request(req);
-    let invalid = || mango(500, "invalid_list_index_params", "Index parameter ranges: limit > 1, skip > 0");
+    let invalid = || {
+        mango(
+            500,
+            "invalid_list_index_params",
+            "Index parameter ranges: limit > 1, skip > 0",
+        )
+    };
     let int = |name: &str| -> Result<Option<i64>> {
-        q.get(name).map(|v| v.parse::<i64>().map_err(|_| invalid())).transpose()
+        q.get(name)
+            .map(|v| v.parse::<i64>().map_err(|_| invalid()))
+            .transpose()
     };
     let (limit, skip) = (int("limit")?, int("skip")?);
     let mut idxs = vec![IndexDef::all_docs()];
@@ -104,7 +127,12 @@ async fn list(req: &HttpRequest, db: Arc<Database>) -> Result<HttpResponse> {
         Some(s) => s.min(total),
         None => 0,
     };
-    let page: Vec<Value> = idxs.iter().skip(skip as usize).take(limit as usize).map(IndexDef::to_json).collect();
+    let page: Vec<Value> = idxs
+        .iter()
+        .skip(skip as usize)
+        .take(limit as usize)
+        .map(IndexDef::to_json)
+        .collect();
     Ok(response::ok(&json!({"total_rows": total, "indexes": page})))
 }
 
@@ -120,15 +148,24 @@ async fn json_body(state: &AppState, req: &HttpRequest, payload: web::Payload) -
 
 /// The live body of a design document, or `None` (missing or deleted).
 fn ddoc_body(db: &Database, id: &str) -> Result<Option<(String, Map<String, Value>)>> {
-    let Some(record) = db.record(id)? else { return Ok(None) };
-    let Some((rev, info)) = record.tree.winner() else { return Ok(None) };
+    let Some(record) = db.record(id)? else {
+        return Ok(None);
+    };
+    let Some((rev, info)) = record.tree.winner() else {
+        return Ok(None);
+    };
     if info.deleted {
         return Ok(None);
     }
-    let Some(mut body) = db.body(id, &rev)? else { return Ok(None) };
+    let Some(mut body) = db.body(id, &rev)? else {
+        return Ok(None);
+    };
     let atts = attachment::stored_atts(&body);
     if !atts.is_empty() {
-        let stubs: Map<String, Value> = atts.iter().map(|(n, m)| (n.clone(), m.stub_json(false))).collect();
+        let stubs: Map<String, Value> = atts
+            .iter()
+            .map(|(n, m)| (n.clone(), m.stub_json(false)))
+            .collect();
         body.insert("_attachments".into(), Value::Object(stubs));
     }
     Ok(Some((rev.to_string(), body)))
@@ -157,19 +194,33 @@ async fn write_ddoc(
     let results = save(state, Arc::clone(db), vec![new], true, false).await?;
     match results.into_iter().next() {
         Some(Ok(_)) => Ok(()),
-        Some(Err(Error::Conflict)) => {
-            Err(mango(500, "error_saving_ddoc", "Encountered a conflict while saving the design document."))
-        }
+        Some(Err(Error::Conflict)) => Err(mango(
+            500,
+            "error_saving_ddoc",
+            "Encountered a conflict while saving the design document.",
+        )),
         Some(Err(e)) => Err(mango(
             500,
             "error_saving_ddoc",
-            format!("Unknown error while saving the design document: {}", e.status_and_name().1),
+            format!(
+                "Unknown error while saving the design document: {}",
+                e.status_and_name().1
+            ),
         )),
-        None => Err(mango(500, "error_saving_ddoc", "Unknown error while saving the design document.")),
+        None => Err(mango(
+            500,
+            "error_saving_ddoc",
+            "Unknown error while saving the design document.",
+        )),
     }
 }
 
-async fn create(state: &AppState, req: &HttpRequest, payload: web::Payload, db: Arc<Database>) -> Result<HttpResponse> {
+async fn create(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    db: Arc<Database>,
+) -> Result<HttpResponse> {
     let body = json_body(state, req, payload).await?;
     let idx = IndexRequest::parse(&body)?;
     crate::couch::names::validate_doc_id(&idx.ddoc)?;
@@ -203,7 +254,9 @@ async fn create(state: &AppState, req: &HttpRequest, payload: web::Payload, db: 
             "created"
         }
     };
-    Ok(response::ok(&json!({"result": status, "id": idx.ddoc, "name": idx.name})))
+    Ok(response::ok(
+        &json!({"result": status, "id": idx.ddoc, "name": idx.name}),
+    ))
 }
 
 /// Deletes one index; drops its stored entries when no definition uses
@@ -237,16 +290,30 @@ async fn delete_one(
     if method != "DELETE" {
         return Err(Error::MethodNotAllowed("DELETE".into()));
     }
-    let ddoc = if ddoc.starts_with("_design/") { ddoc.to_string() } else { format!("_design/{ddoc}") };
+    let ddoc = if ddoc.starts_with("_design/") {
+        ddoc.to_string()
+    } else {
+        format!("_design/{ddoc}")
+    };
     let reader = Arc::clone(&db);
     let defs = blocking(move || list_indexes(&reader)).await?;
-    let found = defs.iter().find(|d| d.ddoc.as_deref() == Some(ddoc.as_str()) && ty == "json" && d.name == name).cloned();
-    let Some(def) = found else { return Err(Error::not_found("missing")) };
+    let found = defs
+        .iter()
+        .find(|d| d.ddoc.as_deref() == Some(ddoc.as_str()) && ty == "json" && d.name == name)
+        .cloned();
+    let Some(def) = found else {
+        return Err(Error::not_found("missing"));
+    };
     remove_index(state, &db, &def).await?;
     Ok(response::ok(&json!({"ok": true})))
 }
 
-async fn bulk_delete(state: &AppState, req: &HttpRequest, payload: web::Payload, db: Arc<Database>) -> Result<HttpResponse> {
+async fn bulk_delete(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    db: Arc<Database>,
+) -> Result<HttpResponse> {
     let body = json_body(state, req, payload).await?;
     let docids = match body.get("docids") {
         None => return Err(bad("missing_required_key", "Missing required key: docids")),
@@ -266,16 +333,29 @@ async fn bulk_delete(state: &AppState, req: &HttpRequest, payload: web::Payload,
             ))
         }
     };
-    if let Some(key) = body.as_object().and_then(|m| m.keys().find(|k| *k != "docids" && *k != "w")) {
-        return Err(bad("invalid_key", format!("Invalid key {key} for this request.")));
+    if let Some(key) = body
+        .as_object()
+        .and_then(|m| m.keys().find(|k| *k != "docids" && *k != "w"))
+    {
+        return Err(bad(
+            "invalid_key",
+            format!("Invalid key {key} for this request."),
+        ));
     }
     let reader = Arc::clone(&db);
     let defs = blocking(move || list_indexes(&reader)).await?;
     let (mut success, mut fail) = (Vec::new(), Vec::new());
     for id in docids {
         let Some(id) = id.as_str() else { continue };
-        let ddoc = if id.starts_with("_design/") { id.to_string() } else { format!("_design/{id}") };
-        let mine: Vec<&IndexDef> = defs.iter().filter(|d| d.ddoc.as_deref() == Some(ddoc.as_str())).collect();
+        let ddoc = if id.starts_with("_design/") {
+            id.to_string()
+        } else {
+            format!("_design/{id}")
+        };
+        let mine: Vec<&IndexDef> = defs
+            .iter()
+            .filter(|d| d.ddoc.as_deref() == Some(ddoc.as_str()))
+            .collect();
         if mine.is_empty() {
             fail.insert(0, json!({"id": ddoc, "error": "not_found"}));
             continue;
@@ -315,19 +395,37 @@ async fn prepare(
     Ok((find, plan))
 }
 
-pub async fn explain(state: &AppState, req: &HttpRequest, payload: web::Payload, db: Arc<Database>) -> Result<HttpResponse> {
+pub async fn explain(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    db: Arc<Database>,
+) -> Result<HttpResponse> {
     let (find, plan) = prepare(state, req, payload, &db, true).await?;
     let sel = find.selector.root();
     let mut out = Map::new();
     out.insert("dbname".into(), Value::from(db.name()));
-    out.insert("index".into(), plan.as_ref().map_or(Value::Null, |p| p.index.to_json()));
+    out.insert(
+        "index".into(),
+        plan.as_ref().map_or(Value::Null, |p| p.index.to_json()),
+    );
     out.insert("partitioned".into(), Value::Bool(false));
     out.insert("selector".into(), find.selector.to_json());
     out.insert("opts".into(), find.opts_json());
     out.insert("limit".into(), json!(find.limit));
     out.insert("skip".into(), json!(find.skip));
-    out.insert("fields".into(), json!(find.fields.clone().unwrap_or_default()));
-    out.insert("index_candidates".into(), Value::Array(plan.as_ref().map(|p| p.candidates.clone()).unwrap_or_default()));
+    out.insert(
+        "fields".into(),
+        json!(find.fields.clone().unwrap_or_default()),
+    );
+    out.insert(
+        "index_candidates".into(),
+        Value::Array(
+            plan.as_ref()
+                .map(|p| p.candidates.clone())
+                .unwrap_or_default(),
+        ),
+    );
     out.insert("selector_hints".into(), plan::selector_hints(sel));
     if let Some(p) = &plan {
         out.insert("mrargs".into(), mrargs(p, &find));
@@ -343,7 +441,10 @@ pub async fn explain(state: &AppState, req: &HttpRequest, payload: web::Payload,
                 "CouchDB would scan _all_docs; this index narrows the candidates, which are read in _all_docs order.",
             ),
         };
-        out.insert("settee_plan".into(), json!({"strategy": strategy, "description": description}));
+        out.insert(
+            "settee_plan".into(),
+            json!({"strategy": strategy, "description": description}),
+        );
     }
     Ok(response::ok(&Value::Object(out)))
 }
@@ -354,14 +455,26 @@ fn mrargs(p: &Plan, find: &FindRequest) -> Value {
         (None, _) => (Value::Null, Value::Null),
         (Some(r), IndexKind::AllDocs) => {
             let (s, e) = id_bounds(r);
-            (s.map_or(Value::Null, Value::from), e.map_or(max.clone(), Value::from))
+            (
+                s.map_or(Value::Null, Value::from),
+                e.map_or(max.clone(), Value::from),
+            )
         }
         (Some(r), IndexKind::Json) => (
             Value::Array(start_key(r)),
-            Value::Array(end_key(r).into_iter().map(|v| v.unwrap_or_else(|| max.clone())).collect()),
+            Value::Array(
+                end_key(r)
+                    .into_iter()
+                    .map(|v| v.unwrap_or_else(|| max.clone()))
+                    .collect(),
+            ),
         ),
     };
-    let (start, end) = if p.descending { (end, start) } else { (start, end) };
+    let (start, end) = if p.descending {
+        (end, start)
+    } else {
+        (start, end)
+    };
     json!({
         "include_docs": !p.covering && find.r <= 1,
         "view_type": "map",
@@ -380,7 +493,12 @@ fn mrargs(p: &Plan, find: &FindRequest) -> Value {
 /// whole; larger ones are streamed.
 const BUFFERED_LIMIT: u64 = 1000;
 
-pub async fn find(state: &AppState, req: &HttpRequest, payload: web::Payload, db: Arc<Database>) -> Result<HttpResponse> {
+pub async fn find(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    db: Arc<Database>,
+) -> Result<HttpResponse> {
     let started = Instant::now();
     let body = json_body(state, req, payload).await?;
     let find = FindRequest::parse(&body)?;
@@ -416,7 +534,11 @@ pub async fn find(state: &AppState, req: &HttpRequest, payload: web::Payload, db
 fn ready_plan(db: &Database, find: &FindRequest) -> Result<Plan> {
     let defs = list_indexes(db)?;
     let Some(plan) = plan::plan(find, &defs, false)? else {
-        return Err(mango(400, "no_usable_index", "No index exists for this sort, try indexing by the sort fields."));
+        return Err(mango(
+            400,
+            "no_usable_index",
+            "No index exists for this sort, try indexing by the sort fields.",
+        ));
     };
     if plan.index.kind == IndexKind::Json && find.update {
         db.update_index(&plan.index)?;
@@ -478,7 +600,11 @@ impl Sink<'_> {
             Some(f) => extract_fields(doc, f),
             None => doc.clone(),
         };
-        let prefix: &[u8] = if self.stats.results == 0 { b"\r\n" } else { b",\r\n" };
+        let prefix: &[u8] = if self.stats.results == 0 {
+            b"\r\n"
+        } else {
+            b",\r\n"
+        };
         let text = serde_json::to_vec(&doc).unwrap_or_default();
         if !(self.out.put(prefix) && self.out.put(&text)) {
             self.gone = true;
@@ -491,8 +617,12 @@ impl Sink<'_> {
 }
 
 fn load(db: &Database, id: &str, opts: ReadOpts) -> Result<Option<Value>> {
-    let Some(record) = db.record(id)? else { return Ok(None) };
-    let Some((rev, info)) = record.tree.winner() else { return Ok(None) };
+    let Some(record) = db.record(id)? else {
+        return Ok(None);
+    };
+    let Some((rev, info)) = record.tree.winner() else {
+        return Ok(None);
+    };
     if info.deleted {
         return Ok(None);
     }
@@ -503,10 +633,14 @@ fn load(db: &Database, id: &str, opts: ReadOpts) -> Result<Option<Value>> {
 fn derived_doc(def: &IndexDef, id: &str, values: &[Option<Value>]) -> Value {
     let mut doc = json!({"_id": id});
     for (col, v) in def.columns.iter().zip(values) {
-        let (Some(v), Ok(path)) = (v, parse_field(col)) else { continue };
+        let (Some(v), Ok(path)) = (v, parse_field(col)) else {
+            continue;
+        };
         let mut target = &mut doc;
         for (i, seg) in path.iter().enumerate() {
-            let Some(obj) = target.as_object_mut() else { break };
+            let Some(obj) = target.as_object_mut() else {
+                break;
+            };
             if i + 1 == path.len() {
                 obj.insert(seg.clone(), v.clone());
                 break;
@@ -525,18 +659,36 @@ fn bound_str(b: &Bound<String>) -> Bound<&str> {
     }
 }
 
-fn run(db: &Database, find: &FindRequest, plan: &Plan, started: Instant, out: &mut dyn Output) -> Result<()> {
+fn run(
+    db: &Database,
+    find: &FindRequest,
+    plan: &Plan,
+    started: Instant,
+    out: &mut dyn Output,
+) -> Result<()> {
     out.put(b"{\"docs\":[");
     let after = find.bookmark.as_deref().map(decode_bookmark).transpose()?;
-    let mut sink =
-        Sink { out, skip: find.skip, limit: find.limit, fields: find.fields.as_deref(), bookmark: None, stats: Stats::default(), gone: false };
-    let opts = ReadOpts { conflicts: find.conflicts, ..ReadOpts::default() };
+    let mut sink = Sink {
+        out,
+        skip: find.skip,
+        limit: find.limit,
+        fields: find.fields.as_deref(),
+        bookmark: None,
+        stats: Stats::default(),
+        gone: false,
+    };
+    let opts = ReadOpts {
+        conflicts: find.conflicts,
+        ..ReadOpts::default()
+    };
     let sel = &find.selector;
     if let Some(ranges) = &plan.ranges {
         match (plan.index.kind, plan.strategy) {
             (IndexKind::AllDocs, _) => {
                 let (s, e) = id_bounds(ranges);
-                let after_id = after.as_ref().map(|a| String::from_utf8_lossy(a).into_owned());
+                let after_id = after
+                    .as_ref()
+                    .map(|a| String::from_utf8_lossy(a).into_owned());
                 let bound = |b: Option<String>| b.map_or(Bound::Unbounded, Bound::Included);
                 let (mut lo, mut hi) = (bound(s), bound(e));
                 if let Some(a) = after_id {
@@ -552,7 +704,9 @@ fn run(db: &Database, find: &FindRequest, plan: &Plan, started: Instant, out: &m
                         continue;
                     }
                     sink.stats.keys += 1;
-                    let Some(doc) = load(db, &id, opts)? else { continue };
+                    let Some(doc) = load(db, &id, opts)? else {
+                        continue;
+                    };
                     sink.stats.docs += 1;
                     if sel.matches(&doc) && !sink.offer(&doc, id.as_bytes()) {
                         break;
@@ -566,8 +720,12 @@ fn run(db: &Database, find: &FindRequest, plan: &Plan, started: Instant, out: &m
                 let mut ids: Vec<String> = Vec::new();
                 for row in db.index_scan(&sig, &lo, &hi, false, None) {
                     let row = row?;
-                    let in_range = start.as_ref().is_none_or(|s| row.id.as_bytes() >= s.as_bytes())
-                        && end.as_ref().is_none_or(|e| row.id.as_bytes() <= e.as_bytes());
+                    let in_range = start
+                        .as_ref()
+                        .is_none_or(|s| row.id.as_bytes() >= s.as_bytes())
+                        && end
+                            .as_ref()
+                            .is_none_or(|e| row.id.as_bytes() <= e.as_bytes());
                     if in_range {
                         ids.push(row.id);
                     }
@@ -579,13 +737,19 @@ fn run(db: &Database, find: &FindRequest, plan: &Plan, started: Instant, out: &m
                 }
                 for id in ids {
                     if let Some(a) = &after {
-                        let past = if plan.descending { id.as_bytes() < &a[..] } else { id.as_bytes() > &a[..] };
+                        let past = if plan.descending {
+                            id.as_bytes() < &a[..]
+                        } else {
+                            id.as_bytes() > &a[..]
+                        };
                         if !past {
                             continue;
                         }
                     }
                     sink.stats.keys += 1;
-                    let Some(doc) = load(db, &id, opts)? else { continue };
+                    let Some(doc) = load(db, &id, opts)? else {
+                        continue;
+                    };
                     sink.stats.docs += 1;
                     if sel.matches(&doc) && !sink.offer(&doc, id.as_bytes()) {
                         break;
@@ -596,13 +760,21 @@ fn run(db: &Database, find: &FindRequest, plan: &Plan, started: Instant, out: &m
                 let (lo, hi) = scan_bounds(ranges);
                 let sig = plan.index.signature();
                 let sort = find.sort_fields();
-                let sort_cols: Vec<usize> =
-                    plan.index.columns.iter().enumerate().filter(|(_, c)| sort.contains(c)).map(|(i, _)| i).collect();
+                let sort_cols: Vec<usize> = plan
+                    .index
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| sort.contains(c))
+                    .map(|(i, _)| i)
+                    .collect();
                 for row in db.index_scan(&sig, &lo, &hi, plan.descending, after.as_deref()) {
                     let row = row?;
                     let skip_row = match strategy {
                         Strategy::CouchDb => row.values.iter().any(Option::is_none),
-                        _ => sort_cols.iter().any(|&i| row.values.get(i).is_none_or(Option::is_none)),
+                        _ => sort_cols
+                            .iter()
+                            .any(|&i| row.values.get(i).is_none_or(Option::is_none)),
                     };
                     if skip_row {
                         continue;
@@ -611,7 +783,9 @@ fn run(db: &Database, find: &FindRequest, plan: &Plan, started: Instant, out: &m
                     let doc = if plan.covering {
                         derived_doc(&plan.index, &row.id, &row.values)
                     } else {
-                        let Some(doc) = load(db, &row.id, opts)? else { continue };
+                        let Some(doc) = load(db, &row.id, opts)? else {
+                            continue;
+                        };
                         sink.stats.docs += 1;
                         doc
                     };

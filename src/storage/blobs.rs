@@ -121,7 +121,7 @@ impl BlobStore {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => return Err(io_err(e)),
             },
-            None => Source::Chunks(self.tree.scan_prefix(keys::chunk_prefix(self.db, entry.blob))),
+            None => Source::Chunks(Box::new(self.tree.scan_prefix(keys::chunk_prefix(self.db, entry.blob)))),
         };
         let decoder = (decode_gzip && entry.gzip).then(|| GzDecoder::new(Vec::new()));
         Ok(Some(BlobReader { source, decoder, finished: false }))
@@ -314,7 +314,7 @@ impl BlobWriter {
 }
 
 enum Source {
-    Chunks(sled::Iter),
+    Chunks(Box<sled::Iter>),
     File(File),
 }
 

@@ -83,7 +83,10 @@ impl IndexState {
     }
 
     fn set_progress(&self, sig: [u8; 16], p: Progress) {
-        self.progress.lock().unwrap_or_else(|p| p.into_inner()).insert(sig, p);
+        self.progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sig, p);
     }
 }
 
@@ -116,42 +119,74 @@ fn doc_value(id: &str, rev: &str, mut body: Map<String, Value>) -> Value {
     doc.insert("_rev".into(), Value::from(rev));
     doc.extend(body);
     if !atts.is_empty() {
-        let stubs: Map<String, Value> = atts.iter().map(|(n, m)| (n.clone(), m.stub_json(false))).collect();
+        let stubs: Map<String, Value> = atts
+            .iter()
+            .map(|(n, m)| (n.clone(), m.stub_json(false)))
+            .collect();
         doc.insert("_attachments".into(), Value::Object(stubs));
     }
     Value::Object(doc)
 }
 
 fn stored_row(id: &str, values: Vec<Option<Value>>) -> StoredRow {
-    let present =
-        values.iter().enumerate().fold(0u64, |m, (i, v)| if v.is_some() && i < 64 { m | (1 << i) } else { m });
-    let json: Vec<Value> = values.into_iter().map(|v| v.unwrap_or(Value::Null)).collect();
-    StoredRow { id: id.to_string(), values: Value::Array(json).to_string(), present }
+    let present = values.iter().enumerate().fold(0u64, |m, (i, v)| {
+        if v.is_some() && i < 64 {
+            m | (1 << i)
+        } else {
+            m
+        }
+    });
+    let json: Vec<Value> = values
+        .into_iter()
+        .map(|v| v.unwrap_or(Value::Null))
+        .collect();
+    StoredRow {
+        id: id.to_string(),
+        values: Value::Array(json).to_string(),
+        present,
+    }
 }
 
 impl Database {
     /// The winning revision of a live, non-design document as the
     /// indexer sees it: its body with `_id`, `_rev` and attachment stubs.
     pub fn index_doc(&self, id: &str) -> Result<Option<Value>> {
-        let Some(record) = self.record(id)? else { return Ok(None) };
-        let Some((rev, info)) = record.tree.winner() else { return Ok(None) };
+        let Some(record) = self.record(id)? else {
+            return Ok(None);
+        };
+        let Some((rev, info)) = record.tree.winner() else {
+            return Ok(None);
+        };
         if info.deleted {
             return Ok(None);
         }
-        let Some(body) = self.body(id, &rev)? else { return Ok(None) };
+        let Some(body) = self.body(id, &rev)? else {
+            return Ok(None);
+        };
         Ok(Some(doc_value(id, &rev.to_string(), body)))
     }
 
     /// The cached index definitions, if read at the current sequence.
     pub fn cached_index_defs(&self) -> Option<Arc<Vec<IndexDef>>> {
         let seq = self.update_seq();
-        let cache = self.mango_state().defs.lock().unwrap_or_else(|p| p.into_inner());
-        cache.as_ref().filter(|(s, _)| *s == seq).map(|(_, d)| Arc::clone(d))
+        let cache = self
+            .mango_state()
+            .defs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        cache
+            .as_ref()
+            .filter(|(s, _)| *s == seq)
+            .map(|(_, d)| Arc::clone(d))
     }
 
     /// Caches index definitions read at sequence `seq`.
     pub fn cache_index_defs(&self, seq: u64, defs: Arc<Vec<IndexDef>>) {
-        *self.mango_state().defs.lock().unwrap_or_else(|p| p.into_inner()) = Some((seq, defs));
+        *self
+            .mango_state()
+            .defs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((seq, defs));
     }
 
     /// The sequence an index is built to.
@@ -165,7 +200,12 @@ impl Database {
 
     /// Build progress of an index, if a build ran since start-up.
     pub fn index_progress(&self, sig: &[u8; 16]) -> Option<Progress> {
-        self.mango_state().progress.lock().unwrap_or_else(|p| p.into_inner()).get(sig).copied()
+        self.mango_state()
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sig)
+            .copied()
     }
 
     /// Brings an index up to date with every change committed so far.
@@ -180,7 +220,11 @@ impl Database {
             return Ok(());
         }
         let started = std::time::Instant::now();
-        let mut progress = Progress { changes_done: 0, total_changes: target - seq, running: true };
+        let mut progress = Progress {
+            changes_done: 0,
+            total_changes: target - seq,
+            running: true,
+        };
         self.mango_state().set_progress(sig, progress);
         if seq == 0 {
             // A new index: read the documents in id order (sequential
@@ -189,8 +233,11 @@ impl Database {
             seq = target;
         }
         loop {
-            let changes: Vec<(u64, String)> = self.changes_since(seq).take(BATCH).collect::<Result<_>>()?;
-            let Some(&(last, _)) = changes.last() else { break };
+            let changes: Vec<(u64, String)> =
+                self.changes_since(seq).take(BATCH).collect::<Result<_>>()?;
+            let Some(&(last, _)) = changes.last() else {
+                break;
+            };
             let mut batch = sled::Batch::default();
             for (_, id) in &changes {
                 let back = keys::index_back_key(db, &sig, id);
@@ -252,7 +299,13 @@ impl Database {
 
     /// Fills an empty index from the document records in id order; every
     /// change up to `upto` is covered (later ones by the caller's catch-up).
-    fn initial_build(&self, def: &IndexDef, sig: &[u8; 16], upto: u64, progress: &mut Progress) -> Result<()> {
+    fn initial_build(
+        &self,
+        def: &IndexDef,
+        sig: &[u8; 16],
+        upto: u64,
+        progress: &mut Progress,
+    ) -> Result<()> {
         let (tree, db) = self.raw();
         let prefix = keys::index_prefix(db, sig);
         let mut cursor: Option<String> = None;
@@ -267,13 +320,19 @@ impl Database {
                 let (id, record) = item?;
                 n += 1;
                 cursor = Some(id.clone());
-                let Some((rev, info)) = record.tree.winner() else { continue };
+                let Some((rev, info)) = record.tree.winner() else {
+                    continue;
+                };
                 if info.deleted || id.starts_with("_design/") {
                     continue;
                 }
-                let Some(body) = self.body(&id, &rev)? else { continue };
+                let Some(body) = self.body(&id, &rev)? else {
+                    continue;
+                };
                 let doc = doc_value(&id, &rev.to_string(), body);
-                let Some((key, values)) = def.entry(&id, &doc) else { continue };
+                let Some((key, values)) = def.entry(&id, &doc) else {
+                    continue;
+                };
                 let mut full = prefix.clone();
                 full.extend_from_slice(&key);
                 full.extend_from_slice(id.as_bytes());
@@ -298,7 +357,10 @@ impl Database {
             }
         }
         write_sorted(tree, &mut entries)?;
-        tree.insert(keys::index_meta_key(db, sig), encode(&IndexMeta { seq: upto })?)?;
+        tree.insert(
+            keys::index_meta_key(db, sig),
+            encode(&IndexMeta { seq: upto })?,
+        )?;
         Ok(())
     }
 
@@ -329,25 +391,39 @@ impl Database {
             }
         }
         let valid = match (&start, &end) {
-            (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => a <= b,
+            (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
+                a <= b
+            }
             _ => true,
         };
-        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + Send> = match (valid, descending) {
-            (false, _) => Box::new(std::iter::empty()),
-            (true, false) => Box::new(tree.range((start, end))),
-            (true, true) => Box::new(tree.range((start, end)).rev()),
-        };
+        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + Send> =
+            match (valid, descending) {
+                (false, _) => Box::new(std::iter::empty()),
+                (true, false) => Box::new(tree.range((start, end))),
+                (true, true) => Box::new(tree.range((start, end)).rev()),
+            };
         let plen = prefix.len();
         iter.map(move |item| {
             let (k, v) = item?;
             let row: StoredRow = decode(&v)?;
-            let values: Vec<Value> = serde_json::from_str(&row.values).map_err(|e| Error::Corrupt(e.to_string()))?;
+            let values: Vec<Value> =
+                serde_json::from_str(&row.values).map_err(|e| Error::Corrupt(e.to_string()))?;
             let values = values
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| if i >= 64 || row.present & (1 << i) != 0 { Some(v) } else { None })
+                .map(|(i, v)| {
+                    if i >= 64 || row.present & (1 << i) != 0 {
+                        Some(v)
+                    } else {
+                        None
+                    }
+                })
                 .collect();
-            Ok(IndexRow { key: k.get(plen..).unwrap_or_default().to_vec(), id: row.id, values })
+            Ok(IndexRow {
+                key: k.get(plen..).unwrap_or_default().to_vec(),
+                id: row.id,
+                values,
+            })
         })
     }
 
@@ -357,7 +433,10 @@ impl Database {
         let lock = self.mango_state().lock_for(*sig);
         let _build = lock.lock().unwrap_or_else(|p| p.into_inner());
         let (tree, db) = self.raw();
-        for prefix in [keys::index_prefix(db, sig), keys::index_back_prefix(db, sig)] {
+        for prefix in [
+            keys::index_prefix(db, sig),
+            keys::index_back_prefix(db, sig),
+        ] {
             loop {
                 let mut batch = sled::Batch::default();
                 let mut n = 0;
@@ -372,7 +451,11 @@ impl Database {
             }
         }
         tree.remove(keys::index_meta_key(db, sig))?;
-        self.mango_state().progress.lock().unwrap_or_else(|p| p.into_inner()).remove(sig);
+        self.mango_state()
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(sig);
         Ok(())
     }
 }

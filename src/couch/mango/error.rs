@@ -8,7 +8,11 @@ use crate::error::Error;
 
 /// An error with CouchDB's status, `error` string and reason.
 pub fn mango(status: u16, error: &'static str, reason: impl Into<String>) -> Error {
-    Error::Mango { status, error, reason: reason.into() }
+    Error::Mango {
+        status,
+        error,
+        reason: reason.into(),
+    }
 }
 
 /// 400 with the given `error` string.
@@ -18,7 +22,10 @@ pub fn bad(error: &'static str, reason: impl Into<String>) -> Error {
 
 /// `{bad_arg, Op, Arg}`.
 pub fn bad_arg(op: &str, arg: &Value) -> Error {
-    bad("bad_arg", format!("Bad argument for operator {op}: {}", erl_term(arg)))
+    bad(
+        "bad_arg",
+        format!("Bad argument for operator {op}: {}", erl_term(arg)),
+    )
 }
 
 /// `{invalid_operator, Op}`.
@@ -80,7 +87,9 @@ fn write_term(v: &Value, out: &mut String) {
 /// A binary: `<<"…">>` when every byte is printable Latin-1, else the
 /// byte values (`<<1,2,3>>`).
 fn write_binary(s: &str, out: &mut String) {
-    let printable = s.bytes().all(|b| matches!(b, 32..=126 | 160..=255 | b'\n' | b'\r' | b'\t' | 0x0b | 0x08 | 0x0c | 0x1b));
+    let printable = s.bytes().all(
+        |b| matches!(b, 32..=126 | 160..=255 | b'\n' | b'\r' | b'\t' | 0x0b | 0x08 | 0x0c | 0x1b),
+    );
     if !printable {
         out.push_str("<<");
         let bytes: Vec<String> = s.bytes().map(|b| b.to_string()).collect();
@@ -112,7 +121,11 @@ fn erl_float(f: f64) -> String {
     if abs != 0.0 && !(1e-4..1e21).contains(&abs) {
         let text = format!("{f:e}");
         let (mantissa, exp) = text.split_once('e').unwrap_or((&text, "0"));
-        let mantissa = if mantissa.contains('.') { mantissa.to_string() } else { format!("{mantissa}.0") };
+        let mantissa = if mantissa.contains('.') {
+            mantissa.to_string()
+        } else {
+            format!("{mantissa}.0")
+        };
         return format!("{mantissa}e{exp}");
     }
     let text = format!("{f}");
@@ -131,7 +144,10 @@ mod tests {
     #[test]
     fn erlang_terms() {
         assert_eq!(erl_term(&json!("foo")), "<<\"foo\">>");
-        assert_eq!(erl_term(&json!({"a": [1, null, true]})), "{[{<<\"a\">>,[1,null,true]}]}");
+        assert_eq!(
+            erl_term(&json!({"a": [1, null, true]})),
+            "{[{<<\"a\">>,[1,null,true]}]}"
+        );
         assert_eq!(erl_term(&json!({})), "{[]}");
         assert_eq!(erl_term(&json!(1.5)), "1.5");
         assert_eq!(erl_term(&json!(3.0)), "3.0");

@@ -36,7 +36,13 @@ pub fn parse_field(field: &str) -> Result<Path> {
     parts.push(current);
     parts
         .into_iter()
-        .map(|p| if p.is_empty() { Err(invalid_field_name(field)) } else { Ok(p.replace('\\', "")) })
+        .map(|p| {
+            if p.is_empty() {
+                Err(invalid_field_name(field))
+            } else {
+                Ok(p.replace('\\', ""))
+            }
+        })
         .collect()
 }
 
@@ -65,7 +71,9 @@ pub fn get_field<'a>(value: &'a Value, path: &[String]) -> Lookup<'a> {
                 None => return Lookup::NotFound,
             },
             Value::Array(items) => match erl_binary_to_integer(name) {
-                Some(pos) if pos >= 0 && (pos as u128) < items.len() as u128 => &items[pos as usize],
+                Some(pos) if pos >= 0 && (pos as u128) < items.len() as u128 => {
+                    &items[pos as usize]
+                }
                 _ => return Lookup::BadPath,
             },
             _ => return Lookup::BadPath,
@@ -110,8 +118,14 @@ mod tests {
     #[test]
     fn looks_up_paths() {
         let doc = json!({"a": {"b": [10, {"c": 1}]}, "s": "x"});
-        assert_eq!(get_field(&doc, &p(&["a", "b", "1", "c"])), Lookup::Found(&json!(1)));
-        assert_eq!(get_field(&doc, &p(&["a", "b", "+0"])), Lookup::Found(&json!(10)));
+        assert_eq!(
+            get_field(&doc, &p(&["a", "b", "1", "c"])),
+            Lookup::Found(&json!(1))
+        );
+        assert_eq!(
+            get_field(&doc, &p(&["a", "b", "+0"])),
+            Lookup::Found(&json!(10))
+        );
         assert_eq!(get_field(&doc, &p(&["a", "b", "2"])), Lookup::BadPath);
         assert_eq!(get_field(&doc, &p(&["a", "b", "x"])), Lookup::BadPath);
         assert_eq!(get_field(&doc, &p(&["s", "x"])), Lookup::BadPath);

@@ -70,17 +70,31 @@ impl IndexDef {
         if body.get("language").and_then(Value::as_str) != Some("query") {
             return Vec::new();
         }
-        let Some(Value::Object(views)) = body.get("views") else { return Vec::new() };
-        views.iter().filter_map(|(name, view)| Self::from_view(id, name, view)).collect()
+        let Some(Value::Object(views)) = body.get("views") else {
+            return Vec::new();
+        };
+        views
+            .iter()
+            .filter_map(|(name, view)| Self::from_view(id, name, view))
+            .collect()
     }
 
     fn from_view(ddoc: &str, name: &str, view: &Value) -> Option<IndexDef> {
         let map = view.get("map")?.as_object()?.clone();
         view.get("options")?.as_object()?;
-        let Value::Object(fields) = map.get("fields")? else { return None };
+        let Value::Object(fields) = map.get("fields")? else {
+            return None;
+        };
         let columns: Vec<String> = fields.keys().cloned().collect();
-        let paths = columns.iter().map(|c| parse_field(c)).collect::<Result<Vec<_>>>().ok()?;
-        let partial = match map.get("partial_filter_selector").or_else(|| map.get("selector")) {
+        let paths = columns
+            .iter()
+            .map(|c| parse_field(c))
+            .collect::<Result<Vec<_>>>()
+            .ok()?;
+        let partial = match map
+            .get("partial_filter_selector")
+            .or_else(|| map.get("selector"))
+        {
             Some(Value::Object(m)) if m.is_empty() => None,
             None => None,
             Some(v) => Some(Selector::parse(v).ok()?),
@@ -110,7 +124,10 @@ impl IndexDef {
                 for (k, v) in &self.map {
                     match (k.as_str(), v) {
                         ("fields", Value::Object(fields)) => {
-                            let list = fields.iter().map(|(f, d)| json!({ f.clone(): d.clone() })).collect();
+                            let list = fields
+                                .iter()
+                                .map(|(f, d)| json!({ f.clone(): d.clone() }))
+                                .collect();
                             def.insert(k.clone(), Value::Array(list));
                         }
                         ("partial_filter_selector", Value::Object(m)) if m.is_empty() => {}
@@ -159,7 +176,9 @@ impl IndexDef {
                 return false;
             }
         }
-        self.paths.first().is_some_and(|p| matches!(get_field(doc, p), Lookup::Found(_)))
+        self.paths
+            .first()
+            .is_some_and(|p| matches!(get_field(doc, p), Lookup::Found(_)))
     }
 
     /// The stored entry for a document: the order-preserving key of its
@@ -193,7 +212,9 @@ impl IndexDef {
 
     /// The design document id without `_design/`.
     pub fn ddoc_name(&self) -> &str {
-        self.ddoc.as_deref().map_or("", |d| d.strip_prefix("_design/").unwrap_or(d))
+        self.ddoc
+            .as_deref()
+            .map_or("", |d| d.strip_prefix("_design/").unwrap_or(d))
     }
 }
 
@@ -220,9 +241,15 @@ impl IndexRequest {
     /// `mango_idx_view:validate_new`, with CouchDB's errors.
     pub fn parse(body: &Value) -> Result<IndexRequest> {
         let Value::Object(props) = body else {
-            return Err(bad("invalid_ejson", format!("Invalid JSON value: {}", erl_term(body))));
+            return Err(bad(
+                "invalid_ejson",
+                format!("Invalid JSON value: {}", erl_term(body)),
+            ));
         };
-        let def = props.get("index").cloned().ok_or_else(|| missing_key("index"))?;
+        let def = props
+            .get("index")
+            .cloned()
+            .ok_or_else(|| missing_key("index"))?;
         let ty = match props.get("type") {
             None => Value::from("json"),
             Some(Value::String(s)) => Value::from(s.clone()),
@@ -233,7 +260,12 @@ impl IndexRequest {
         let w = match props.get("w") {
             None => Value::from(2),
             Some(v) if v.as_u64().is_some_and(|n| n > 0) => v.clone(),
-            Some(v) => return Err(bad("invalid_pos_integer", format!("{} is not an integer greater than zero", erl_term(v)))),
+            Some(v) => {
+                return Err(bad(
+                    "invalid_pos_integer",
+                    format!("{} is not an integer greater than zero", erl_term(v)),
+                ))
+            }
         };
         let partitioned = match props.get("partitioned") {
             None => None,
@@ -242,18 +274,34 @@ impl IndexRequest {
                 return Err(mango(
                     500,
                     "unknown_error",
-                    format!("Unknown Error: mango_opts :: {{invalid_partitioned_value,{}}}", erl_term(v)),
+                    format!(
+                        "Unknown Error: mango_opts :: {{invalid_partitioned_value,{}}}",
+                        erl_term(v)
+                    ),
                 ))
             }
         };
-        if let Some(key) = props.keys().find(|k| !["index", "type", "name", "ddoc", "w", "partitioned"].contains(&k.as_str())) {
-            return Err(bad("invalid_key", format!("Invalid key {key} for this request.")));
+        if let Some(key) = props
+            .keys()
+            .find(|k| !["index", "type", "name", "ddoc", "w", "partitioned"].contains(&k.as_str()))
+        {
+            return Err(bad(
+                "invalid_key",
+                format!("Invalid key {key} for this request."),
+            ));
         }
         match ty.as_str() {
             Some("json") => {}
             Some("text") => return Err(mango(503, "required index service unavailable", "text")),
-            Some("nouveau") => return Err(mango(503, "required index service unavailable", "nouveau")),
-            _ => return Err(bad("invalid_index", format!("Invalid type for index: {}", ty.as_str().unwrap_or("")))),
+            Some("nouveau") => {
+                return Err(mango(503, "required index service unavailable", "nouveau"))
+            }
+            _ => {
+                return Err(bad(
+                    "invalid_index",
+                    format!("Invalid type for index: {}", ty.as_str().unwrap_or("")),
+                ))
+            }
         }
         if partitioned == Some(true) {
             return Err(bad(
@@ -272,7 +320,12 @@ impl IndexRequest {
             None => format!("_design/{}", auto()),
         };
         let map = validate_def(&def)?;
-        Ok(IndexRequest { ddoc: ddoc_id, name: index_name, map, def })
+        Ok(IndexRequest {
+            ddoc: ddoc_id,
+            name: index_name,
+            map,
+            def,
+        })
     }
 
     /// Adds the index to a design body (`mango_idx_view:add/2`); `None`
@@ -301,9 +354,15 @@ pub fn check_language(body: &Map<String, Value>) -> Result<()> {
         Some(Value::String(s)) if s == "query" => Ok(()),
         Some(other) => Err(bad(
             "invalid_ddoc_lang",
-            format!("Existing design doc has an invalid language: {{<<\"language\">>,{}}}", erl_term(other)),
+            format!(
+                "Existing design doc has an invalid language: {{<<\"language\">>,{}}}",
+                erl_term(other)
+            ),
         )),
-        None => Err(bad("invalid_ddoc_lang", "Existing design doc has an invalid language: false")),
+        None => Err(bad(
+            "invalid_ddoc_lang",
+            "Existing design doc has an invalid language: false",
+        )),
     }
 }
 
@@ -311,8 +370,16 @@ pub fn check_language(body: &Map<String, Value>) -> Result<()> {
 /// Returns the new body, or `None` when only `language` would remain (the
 /// design document is then deleted).
 pub fn remove_from(body: &Map<String, Value>, name: &str) -> Result<Option<Map<String, Value>>> {
-    let not_found = || mango(404, "invalid_index", format!("JSON index {name} not found in this design doc."));
-    let Some(Value::Object(views)) = body.get("views") else { return Err(not_found()) };
+    let not_found = || {
+        mango(
+            404,
+            "invalid_index",
+            format!("JSON index {name} not found in this design doc."),
+        )
+    };
+    let Some(Value::Object(views)) = body.get("views") else {
+        return Err(not_found());
+    };
     if !views.contains_key(name) {
         return Err(not_found());
     }
@@ -329,7 +396,10 @@ pub fn remove_from(body: &Map<String, Value>, name: &str) -> Result<Option<Map<S
 }
 
 fn missing_key(key: &str) -> Error {
-    bad("missing_required_key", format!("Missing required key: {key}"))
+    bad(
+        "missing_required_key",
+        format!("Missing required key: {key}"),
+    )
 }
 
 fn invalid_string(v: &Value) -> Error {
@@ -339,9 +409,10 @@ fn invalid_string(v: &Value) -> Error {
 fn non_empty_string(v: Option<&Value>) -> Result<Option<String>> {
     match v {
         None => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => {
-            Err(bad("invalid_empty_string", "Index name or ddoc cannot be empty string"))
-        }
+        Some(Value::String(s)) if s.is_empty() => Err(bad(
+            "invalid_empty_string",
+            "Index name or ddoc cannot be empty string",
+        )),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(other) => Err(invalid_string(other)),
     }
@@ -350,7 +421,10 @@ fn non_empty_string(v: Option<&Value>) -> Result<Option<String>> {
 /// `mango_idx_view:do_validate/1`: the `index` object → the stored `map`.
 fn validate_def(def: &Value) -> Result<Map<String, Value>> {
     let Value::Object(props) = def else {
-        return Err(bad("invalid_index", format!("JSON indexes must be an object, not: {}", erl_term(def))));
+        return Err(bad(
+            "invalid_index",
+            format!("JSON indexes must be an object, not: {}", erl_term(def)),
+        ));
     };
     let fields = props.get("fields").ok_or_else(|| missing_key("fields"))?;
     let sort = parse_sort(fields)?;
@@ -358,12 +432,21 @@ fn validate_def(def: &Value) -> Result<Map<String, Value>> {
         None => json!({}),
         Some(v) => Selector::parse(v)?.to_json(),
     };
-    if let Some(key) = props.keys().find(|k| *k != "fields" && *k != "partial_filter_selector") {
-        return Err(bad("invalid_key", format!("Invalid key {key} for this request.")));
+    if let Some(key) = props
+        .keys()
+        .find(|k| *k != "fields" && *k != "partial_filter_selector")
+    {
+        return Err(bad(
+            "invalid_key",
+            format!("Invalid key {key} for this request."),
+        ));
     }
     let mut field_map = Map::new();
     for (name, dir) in sort {
-        field_map.insert(name, Value::from(if dir == Dir::Desc { "desc" } else { "asc" }));
+        field_map.insert(
+            name,
+            Value::from(if dir == Dir::Desc { "desc" } else { "asc" }),
+        );
     }
     let mut map = Map::new();
     map.insert("fields".into(), Value::Object(field_map));
@@ -457,7 +540,8 @@ impl Etf {
                 digits.push((m & 0xff) as u8);
                 m >>= 8;
             }
-            self.0.extend_from_slice(&[110, digits.len() as u8, u8::from(n < 0)]);
+            self.0
+                .extend_from_slice(&[110, digits.len() as u8, u8::from(n < 0)]);
             self.0.extend_from_slice(&digits);
         }
     }
@@ -473,7 +557,8 @@ impl Etf {
                     self.integer(i128::from(u));
                 } else {
                     self.0.push(70);
-                    self.0.extend_from_slice(&n.as_f64().unwrap_or(0.0).to_bits().to_be_bytes());
+                    self.0
+                        .extend_from_slice(&n.as_f64().unwrap_or(0.0).to_bits().to_be_bytes());
                 }
             }
             Value::String(s) => self.binary(s),
@@ -512,12 +597,16 @@ mod tests {
 
     #[test]
     fn request_to_design_body() {
-        let req = IndexRequest::parse(&json!({"index": {"fields": ["foo", {"bar": "asc"}]}, "name": "i", "ddoc": "d"}));
+        let req = IndexRequest::parse(
+            &json!({"index": {"fields": ["foo", {"bar": "asc"}]}, "name": "i", "ddoc": "d"}),
+        );
         let Ok(req) = req else { panic!("parse") };
         assert_eq!(req.ddoc, "_design/d");
         let body = json!({"language": "query"});
         let body = body.as_object().cloned().unwrap_or_default();
-        let Some(new) = req.add_to(&body) else { panic!("added") };
+        let Some(new) = req.add_to(&body) else {
+            panic!("added")
+        };
         assert_eq!(
             Value::Object(new.clone()),
             json!({"language": "query", "views": {"i": {
@@ -541,7 +630,9 @@ mod tests {
     fn auto_names_are_stable_sha1_hex() {
         let a = IndexRequest::parse(&json!({"index": {"fields": ["foo"]}}));
         let b = IndexRequest::parse(&json!({"index": {"fields": ["foo"]}}));
-        let (Ok(a), Ok(b)) = (a, b) else { panic!("parse") };
+        let (Ok(a), Ok(b)) = (a, b) else {
+            panic!("parse")
+        };
         assert_eq!(a.name.len(), 40);
         assert_eq!(a.name, b.name);
         assert_eq!(a.ddoc, format!("_design/{}", a.name));
@@ -549,14 +640,37 @@ mod tests {
 
     #[test]
     fn request_errors() {
-        let e = |v: Value| IndexRequest::parse(&v).err().map(|e| e.body()).unwrap_or_default();
+        let e = |v: Value| {
+            IndexRequest::parse(&v)
+                .err()
+                .map(|e| e.body())
+                .unwrap_or_default()
+        };
         assert_eq!(e(json!({}))["reason"], "Missing required key: index");
-        assert_eq!(e(json!({"index": {}}))["reason"], "Missing required key: fields");
-        assert_eq!(e(json!({"index": {"fields": ["a"]}, "name": ""}))["error"], "invalid_empty_string");
-        assert_eq!(e(json!({"index": {"fields": ["a"]}, "foo": 1}))["reason"], "Invalid key foo for this request.");
-        assert_eq!(e(json!({"index": {"fields": ["a"]}, "type": "geo"}))["reason"], "Invalid type for index: geo");
-        assert_eq!(e(json!({"index": "a"}))["reason"], "JSON indexes must be an object, not: <<\"a\">>");
-        assert_eq!(e(json!({"index": {"fields": "a"}}))["error"], "invalid_sort_json");
+        assert_eq!(
+            e(json!({"index": {}}))["reason"],
+            "Missing required key: fields"
+        );
+        assert_eq!(
+            e(json!({"index": {"fields": ["a"]}, "name": ""}))["error"],
+            "invalid_empty_string"
+        );
+        assert_eq!(
+            e(json!({"index": {"fields": ["a"]}, "foo": 1}))["reason"],
+            "Invalid key foo for this request."
+        );
+        assert_eq!(
+            e(json!({"index": {"fields": ["a"]}, "type": "geo"}))["reason"],
+            "Invalid type for index: geo"
+        );
+        assert_eq!(
+            e(json!({"index": "a"}))["reason"],
+            "JSON indexes must be an object, not: <<\"a\">>"
+        );
+        assert_eq!(
+            e(json!({"index": {"fields": "a"}}))["error"],
+            "invalid_sort_json"
+        );
     }
 
     #[test]
@@ -572,7 +686,9 @@ mod tests {
         };
         assert!(def.entry("d", &json!({"b": 1})).is_none());
         assert!(def.entry("_design/d", &json!({"a": 1})).is_none());
-        let Some((key, values)) = def.entry("d", &json!({"a": 1})) else { panic!("entry") };
+        let Some((key, values)) = def.entry("d", &json!({"a": 1})) else {
+            panic!("entry")
+        };
         assert_eq!(values, vec![Some(json!(1)), None]);
         assert_eq!(key.last().copied(), Some(MISSING));
     }

@@ -58,10 +58,20 @@ pub enum Cmp {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Range {
     Empty,
-    Span { lcmp: Cmp, low: Bound, hcmp: Cmp, high: Bound },
+    Span {
+        lcmp: Cmp,
+        low: Bound,
+        hcmp: Cmp,
+        high: Bound,
+    },
 }
 
-const FULL: Range = Range::Span { lcmp: Cmp::Gt, low: Bound::Min, hcmp: Cmp::Lt, high: Bound::Max };
+const FULL: Range = Range::Span {
+    lcmp: Cmp::Gt,
+    low: Bound::Min,
+    hcmp: Cmp::Lt,
+    high: Bound::Max,
+};
 
 fn bound_cmp(a: &Bound, b: &Bound) -> Ordering {
     match (a, b) {
@@ -116,11 +126,19 @@ pub fn plan(req: &FindRequest, json_indexes: &[IndexDef], explain: bool) -> Resu
 
     let by_use_index = |ix: &IndexDef| matches_use_index(ix, &req.use_index);
     // Partial indexes only when named; the rest are candidates.
-    let considered: Vec<&IndexDef> =
-        all.iter().filter(|ix| ix.partial.is_none() || (!req.use_index.is_empty() && by_use_index(ix))).collect();
-    let verdicts: Vec<(&IndexDef, Vec<&'static str>)> =
-        considered.iter().map(|ix| (*ix, usability(ix, sel, &sort_fields))).collect();
-    let usable: Vec<&IndexDef> = verdicts.iter().filter(|(_, r)| r.is_empty()).map(|(ix, _)| *ix).collect();
+    let considered: Vec<&IndexDef> = all
+        .iter()
+        .filter(|ix| ix.partial.is_none() || (!req.use_index.is_empty() && by_use_index(ix)))
+        .collect();
+    let verdicts: Vec<(&IndexDef, Vec<&'static str>)> = considered
+        .iter()
+        .map(|ix| (*ix, usability(ix, sel, &sort_fields)))
+        .collect();
+    let usable: Vec<&IndexDef> = verdicts
+        .iter()
+        .filter(|(_, r)| r.is_empty())
+        .map(|(ix, _)| *ix)
+        .collect();
 
     let field_ranges = field_ranges(sel);
     let mut ignored_use_index = None;
@@ -133,9 +151,17 @@ pub fn plan(req: &FindRequest, json_indexes: &[IndexDef], explain: bool) -> Resu
         if explain {
             return Ok(None);
         }
-        return Err(mango(400, "no_usable_index", "No index exists for this sort, try indexing by the sort fields."));
+        return Err(mango(
+            400,
+            "no_usable_index",
+            "No index exists for this sort, try indexing by the sort fields.",
+        ));
     } else {
-        let filtered: Vec<&IndexDef> = usable.iter().copied().filter(|ix| by_use_index(ix)).collect();
+        let filtered: Vec<&IndexDef> = usable
+            .iter()
+            .copied()
+            .filter(|ix| by_use_index(ix))
+            .collect();
         let pool = if filtered.is_empty() {
             if !(req.allow_fallback || (req.use_index.is_empty() && usable.len() > 1)) {
                 let reason = match req.use_index.as_slice() {
@@ -153,11 +179,27 @@ pub fn plan(req: &FindRequest, json_indexes: &[IndexDef], explain: bool) -> Resu
         } else {
             filtered
         };
-        let json_pool: Vec<&IndexDef> = pool.iter().copied().filter(|ix| ix.kind == IndexKind::Json).collect();
-        let of_type = if json_pool.is_empty() { pool.clone() } else { json_pool };
+        let json_pool: Vec<&IndexDef> = pool
+            .iter()
+            .copied()
+            .filter(|ix| ix.kind == IndexKind::Json)
+            .collect();
+        let of_type = if json_pool.is_empty() {
+            pool.clone()
+        } else {
+            json_pool
+        };
         let ranges_for = if of_type.iter().any(|ix| ix.kind == IndexKind::AllDocs) {
             let mut r = field_ranges.clone();
-            r.push(("_id".to_string(), Range::Span { lcmp: Cmp::Gt, low: Bound::Val(Value::Null), hcmp: Cmp::Lt, high: Bound::Max }));
+            r.push((
+                "_id".to_string(),
+                Range::Span {
+                    lcmp: Cmp::Gt,
+                    low: Bound::Val(Value::Null),
+                    hcmp: Cmp::Lt,
+                    high: Bound::Max,
+                },
+            ));
             r
         } else {
             field_ranges.clone()
@@ -178,10 +220,23 @@ pub fn plan(req: &FindRequest, json_indexes: &[IndexDef], explain: bool) -> Resu
         if !req.use_index.is_empty() && !sorted.first().is_some_and(|(ix, _, _)| by_use_index(ix)) {
             ignored_use_index = Some(use_index_warning(&req.use_index));
         }
-        let candidates = candidates_json(&all, &considered, &verdicts, &usable, &pool, &of_type, &sorted, req);
-        sorted.first().map(|(ix, prefix, _)| ((*ix).clone(), prefix.clone(), candidates))
+        let candidates = candidates_json(
+            &all,
+            &considered,
+            &verdicts,
+            &usable,
+            &pool,
+            &of_type,
+            &sorted,
+            req,
+        );
+        sorted
+            .first()
+            .map(|(ix, prefix, _)| ((*ix).clone(), prefix.clone(), candidates))
     };
-    let Some((index, prefix, candidates)) = chosen else { return Ok(None) };
+    let Some((index, prefix, candidates)) = chosen else {
+        return Ok(None);
+    };
     let ranges = noop_range(sel, prefix);
     let covering = covers(&index, req.fields.as_deref(), sel);
     let mut plan = Plan {
@@ -278,7 +333,10 @@ fn is_text_search(node: &Node) -> bool {
 
 /// `mango_selector:has_required_fields/2`.
 pub fn has_required_fields(sel: &Node, required: &[String]) -> bool {
-    let paths: Vec<Path> = required.iter().filter_map(|f| parse_field(f).ok()).collect();
+    let paths: Vec<Path> = required
+        .iter()
+        .filter_map(|f| parse_field(f).ok())
+        .collect();
     required_remainder(&[sel], paths).is_empty()
 }
 
@@ -286,10 +344,14 @@ fn required_remainder(sels: &[&Node], mut req: Vec<Path>) -> Vec<Path> {
     if req.is_empty() {
         return req;
     }
-    let Some((first, rest)) = sels.split_first() else { return req };
+    let Some((first, rest)) = sels.split_first() else {
+        return req;
+    };
     match first {
         Node::Empty if sels.len() == 1 => req,
-        Node::And(args) if rest.is_empty() => required_remainder(&args.iter().collect::<Vec<_>>(), req),
+        Node::And(args) if rest.is_empty() => {
+            required_remainder(&args.iter().collect::<Vec<_>>(), req)
+        }
         Node::Or(args) => {
             let mut rem: Vec<Path> = Vec::new();
             for a in args {
@@ -317,7 +379,9 @@ fn required_remainder(sels: &[&Node], mut req: Vec<Path>) -> Vec<Path> {
 
 /// `mango_selector:is_constant_field/2`.
 fn is_constant_field(sel: &Node, field: &str) -> bool {
-    let Ok(path) = parse_field(field) else { return false };
+    let Ok(path) = parse_field(field) else {
+        return false;
+    };
     constant_in(&[sel], &path)
 }
 
@@ -336,7 +400,9 @@ fn can_use_sort(cols: &[String], sort: &[String], sel: &Node) -> bool {
     if sort.is_empty() {
         return true;
     }
-    let Some((col, rest)) = cols.split_first() else { return false };
+    let Some((col, rest)) = cols.split_first() else {
+        return false;
+    };
     if *col == sort[0] {
         return cols.len() >= sort.len() && cols[..sort.len()] == *sort;
     }
@@ -346,7 +412,13 @@ fn can_use_sort(cols: &[String], sort: &[String], sel: &Node) -> bool {
 fn indexable(cond: &Cond) -> bool {
     matches!(
         cond,
-        Cond::Lt(_) | Cond::Lte(_) | Cond::Eq(_) | Cond::Gt(_) | Cond::Gte(_) | Cond::BeginsWith(_) | Cond::Exists(_)
+        Cond::Lt(_)
+            | Cond::Lte(_)
+            | Cond::Eq(_)
+            | Cond::Gt(_)
+            | Cond::Gte(_)
+            | Cond::BeginsWith(_)
+            | Cond::Exists(_)
     )
 }
 
@@ -365,13 +437,18 @@ fn indexable_paths(node: &Node) -> Vec<Path> {
 
 /// `mango_idx_view:indexable_fields/1`.
 pub fn indexable_fields(node: &Node) -> Vec<String> {
-    indexable_paths(node).iter().map(|p| join_field(p)).collect()
+    indexable_paths(node)
+        .iter()
+        .map(|p| join_field(p))
+        .collect()
 }
 
 /// `mango_selector:fields/1`.
 pub fn selector_fields(node: &Node) -> Vec<String> {
     match node {
-        Node::And(args) | Node::Or(args) | Node::Nor(args) => args.iter().flat_map(selector_fields).collect(),
+        Node::And(args) | Node::Or(args) | Node::Nor(args) => {
+            args.iter().flat_map(selector_fields).collect()
+        }
         Node::Field(path, _) => vec![join_field(path)],
         Node::Not(arg) => selector_fields(arg),
         Node::Text(_) => vec!["$default".into()],
@@ -431,12 +508,35 @@ fn range_pos(low: &Bound, arg: &Bound, high: &Bound) -> Pos {
 }
 
 fn narrow(cond: &Cond, acc: Range) -> Range {
-    let Range::Span { lcmp, low, hcmp, high } = acc else { return Range::Empty };
-    let span = |lcmp, low, hcmp, high| Range::Span { lcmp, low, hcmp, high };
-    let eq = |v: &Value| span(Cmp::Eq, Bound::Val(v.clone()), Cmp::Eq, Bound::Val(v.clone()));
+    let Range::Span {
+        lcmp,
+        low,
+        hcmp,
+        high,
+    } = acc
+    else {
+        return Range::Empty;
+    };
+    let span = |lcmp, low, hcmp, high| Range::Span {
+        lcmp,
+        low,
+        hcmp,
+        high,
+    };
+    let eq = |v: &Value| {
+        span(
+            Cmp::Eq,
+            Bound::Val(v.clone()),
+            Cmp::Eq,
+            Bound::Val(v.clone()),
+        )
+    };
     match cond {
         Cond::BeginsWith(prefix) => {
-            let r = narrow(&Cond::Gte(Value::from(prefix.clone())), span(lcmp, low, hcmp, high));
+            let r = narrow(
+                &Cond::Gte(Value::from(prefix.clone())),
+                span(lcmp, low, hcmp, high),
+            );
             narrow(&Cond::Lte(Value::from(format!("{prefix}\u{ffff}"))), r)
         }
         Cond::Lt(v) => match range_pos(&low, &Bound::Val(v.clone()), &high) {
@@ -515,8 +615,14 @@ pub fn start_key(ranges: &[Range]) -> Vec<Value> {
     let mut out = Vec::new();
     for r in ranges {
         match r {
-            Range::Span { lcmp: Cmp::Gt, low: Bound::Min, .. } => break,
-            Range::Span { low: Bound::Val(v), .. } => out.push(v.clone()),
+            Range::Span {
+                lcmp: Cmp::Gt,
+                low: Bound::Min,
+                ..
+            } => break,
+            Range::Span {
+                low: Bound::Val(v), ..
+            } => out.push(v.clone()),
             _ => break,
         }
     }
@@ -529,11 +635,18 @@ pub fn end_key(ranges: &[Range]) -> Vec<Option<Value>> {
     let mut out = Vec::new();
     for r in ranges {
         match r {
-            Range::Span { hcmp: Cmp::Lt, high: Bound::Max, .. } => {
+            Range::Span {
+                hcmp: Cmp::Lt,
+                high: Bound::Max,
+                ..
+            } => {
                 out.push(None);
                 return out;
             }
-            Range::Span { high: Bound::Val(v), .. } => out.push(Some(v.clone())),
+            Range::Span {
+                high: Bound::Val(v),
+                ..
+            } => out.push(Some(v.clone())),
             _ => {
                 out.push(None);
                 return out;
@@ -567,7 +680,15 @@ pub fn scan_bounds(ranges: &[Range]) -> (Vec<u8>, Vec<u8>) {
 /// `_all_docs` bounds for the `_id` range (raw order), as CouchDB's
 /// special index computes them: (start, end) inclusive, `None` = open.
 pub fn id_bounds(ranges: &[Range]) -> (Option<String>, Option<String>) {
-    let Some(Range::Span { lcmp, low, hcmp, high }) = ranges.first() else { return (None, None) };
+    let Some(Range::Span {
+        lcmp,
+        low,
+        hcmp,
+        high,
+    }) = ranges.first()
+    else {
+        return (None, None);
+    };
     let as_str = |b: &Bound| match b {
         Bound::Val(Value::String(s)) => Some(s.clone()),
         _ => None,
@@ -585,7 +706,11 @@ pub fn id_bounds(ranges: &[Range]) -> (Option<String>, Option<String>) {
 
 /// Settee: an index whose columns give the sort after constant columns,
 /// when the selector does not require the other columns.
-fn sort_after_equality(req: &FindRequest, indexes: &[IndexDef], ranges: &[(String, Range)]) -> Option<Plan> {
+fn sort_after_equality(
+    req: &FindRequest,
+    indexes: &[IndexDef],
+    ranges: &[(String, Range)],
+) -> Option<Plan> {
     let sel = req.selector.root();
     let sort = req.sort_fields();
     if sort.is_empty() || is_text_search(sel) {
@@ -599,7 +724,10 @@ fn sort_after_equality(req: &FindRequest, indexes: &[IndexDef], ranges: &[(Strin
         let prefix = composite_prefix(&ix.columns, ranges);
         let better = match &best {
             None => true,
-            Some((b, bp)) => prefix.len() > bp.len() || (prefix.len() == bp.len() && ix.columns.len() < b.columns.len()),
+            Some((b, bp)) => {
+                prefix.len() > bp.len()
+                    || (prefix.len() == bp.len() && ix.columns.len() < b.columns.len())
+            }
         };
         if better {
             best = Some((ix, prefix));
@@ -645,19 +773,26 @@ fn implies(have: &Node, want: &Node) -> bool {
     };
     conj(want).iter().all(|w| {
         have_list.contains(w)
-            || have_nodes.iter().any(|h| match (h, w.as_object().and_then(|m| m.iter().next())) {
-                (Node::Field(p, Cond::Eq(_)), Some((f, c))) => {
-                    join_field(p) == *f && c == &json!({"$exists": true})
-                }
-                _ => false,
-            })
+            || have_nodes
+                .iter()
+                .any(|h| match (h, w.as_object().and_then(|m| m.iter().next())) {
+                    (Node::Field(p, Cond::Eq(_)), Some((f, c))) => {
+                        join_field(p) == *f && c == &json!({"$exists": true})
+                    }
+                    _ => false,
+                })
     })
 }
 
 /// Settee: CouchDB would scan `_all_docs`; use an index whose first
 /// column the selector requires (or a partial index the selector
 /// implies), then restore `_all_docs` order.
-fn reorder_by_id(req: &FindRequest, indexes: &[IndexDef], ranges: &[(String, Range)], base: &Plan) -> Option<Plan> {
+fn reorder_by_id(
+    req: &FindRequest,
+    indexes: &[IndexDef],
+    ranges: &[(String, Range)],
+    base: &Plan,
+) -> Option<Plan> {
     let sel = req.selector.root();
     let sort = req.sort_fields();
     if !(sort.is_empty() || sort == ["_id"]) || is_text_search(sel) || base.ranges.is_none() {
@@ -665,8 +800,11 @@ fn reorder_by_id(req: &FindRequest, indexes: &[IndexDef], ranges: &[(String, Ran
     }
     let mut best: Option<(&IndexDef, Vec<Range>, usize)> = None;
     for ix in indexes {
-        let Some(first) = ix.columns.first() else { continue };
-        if !partial_ok(ix, &req.selector) || !has_required_fields(sel, std::slice::from_ref(first)) {
+        let Some(first) = ix.columns.first() else {
+            continue;
+        };
+        if !partial_ok(ix, &req.selector) || !has_required_fields(sel, std::slice::from_ref(first))
+        {
             continue;
         }
         let prefix = composite_prefix(&ix.columns, ranges);
@@ -677,7 +815,9 @@ fn reorder_by_id(req: &FindRequest, indexes: &[IndexDef], ranges: &[(String, Ran
         }
         let better = match &best {
             None => true,
-            Some((b, _, n)) => narrowing > *n || (narrowing == *n && ix.columns.len() < b.columns.len()),
+            Some((b, _, n)) => {
+                narrowing > *n || (narrowing == *n && ix.columns.len() < b.columns.len())
+            }
         };
         if better {
             best = Some((ix, prefix, narrowing));
@@ -711,9 +851,21 @@ fn candidates_json(
     let same = |a: &IndexDef, b: &IndexDef| a.ddoc == b.ddoc && a.name == b.name;
     let contains = |set: &[&IndexDef], ix: &IndexDef| set.iter().any(|s| same(s, ix));
     let partial: Vec<&IndexDef> = all.iter().filter(|ix| !contains(considered, ix)).collect();
-    let not_usable: Vec<&IndexDef> = considered.iter().copied().filter(|ix| !contains(usable, ix)).collect();
-    let excluded: Vec<&IndexDef> = usable.iter().copied().filter(|ix| !contains(filtered, ix)).collect();
-    let unfavored: Vec<&IndexDef> = filtered.iter().copied().filter(|ix| !contains(of_type, ix)).collect();
+    let not_usable: Vec<&IndexDef> = considered
+        .iter()
+        .copied()
+        .filter(|ix| !contains(usable, ix))
+        .collect();
+    let excluded: Vec<&IndexDef> = usable
+        .iter()
+        .copied()
+        .filter(|ix| !contains(filtered, ix))
+        .collect();
+    let unfavored: Vec<&IndexDef> = filtered
+        .iter()
+        .copied()
+        .filter(|ix| !contains(of_type, ix))
+        .collect();
     let r0 = sorted.len().max(1);
     let r1 = r0 + usize::from(!unfavored.is_empty());
     let r2 = r1 + usize::from(!excluded.is_empty());
@@ -728,7 +880,10 @@ fn candidates_json(
         let (usable_flag, reason, ranking) = if contains(&partial, ix) {
             (false, "is_partial", r3)
         } else if contains(&not_usable, ix) {
-            let reason = verdicts.iter().find(|(v, _)| same(v, ix)).and_then(|(_, r)| r.first().copied());
+            let reason = verdicts
+                .iter()
+                .find(|(v, _)| same(v, ix))
+                .and_then(|(_, r)| r.first().copied());
             (false, reason.unwrap_or("field_mismatch"), r2)
         } else if contains(&excluded, ix) {
             (true, "excluded_by_user", r1)
@@ -810,10 +965,18 @@ mod tests {
         assert_eq!(r.len(), 2);
         assert_eq!(
             r[0].1,
-            Range::Span { lcmp: Cmp::Gt, low: Bound::Val(json!(1)), hcmp: Cmp::Lte, high: Bound::Val(json!(5)) }
+            Range::Span {
+                lcmp: Cmp::Gt,
+                low: Bound::Val(json!(1)),
+                hcmp: Cmp::Lte,
+                high: Bound::Val(json!(5))
+            }
         );
         let s = req(json!({"selector": {"a": {"$gt": 5, "$lt": 1}, "b": 3}}));
-        assert_eq!(field_ranges(s.selector.root()), vec![("a".to_string(), Range::Empty)]);
+        assert_eq!(
+            field_ranges(s.selector.root()),
+            vec![("a".to_string(), Range::Empty)]
+        );
     }
 
     #[test]
@@ -821,16 +984,31 @@ mod tests {
         let ixs = [idx("ab", &["a", "b"]), idx("a", &["a"])];
         let p = plan_of(json!({"selector": {"a": 1}}), &ixs).ok().flatten();
         assert_eq!(p.map(|p| p.index.name), Some("a".to_string()));
-        let p = plan_of(json!({"selector": {"a": 1, "b": {"$gt": 2}}}), &ixs).ok().flatten();
-        assert_eq!(p.as_ref().map(|p| p.index.name.clone()), Some("ab".to_string()));
-        let e = plan_of(json!({"selector": {"z": 1}, "sort": ["q"]}), &ixs).err().map(|e| e.body());
-        assert_eq!(e.map(|b| b["error"].clone()), Some(json!("no_usable_index")));
+        let p = plan_of(json!({"selector": {"a": 1, "b": {"$gt": 2}}}), &ixs)
+            .ok()
+            .flatten();
+        assert_eq!(
+            p.as_ref().map(|p| p.index.name.clone()),
+            Some("ab".to_string())
+        );
+        let e = plan_of(json!({"selector": {"z": 1}, "sort": ["q"]}), &ixs)
+            .err()
+            .map(|e| e.body());
+        assert_eq!(
+            e.map(|b| b["error"].clone()),
+            Some(json!("no_usable_index"))
+        );
     }
 
     #[test]
     fn sort_after_equality_beyond_couchdb() {
         let ixs = [idx("obi", &["os", "browser", "ip"])];
-        let p = plan_of(json!({"selector": {"os": "windows"}, "sort": ["browser"]}), &ixs).ok().flatten();
+        let p = plan_of(
+            json!({"selector": {"os": "windows"}, "sort": ["browser"]}),
+            &ixs,
+        )
+        .ok()
+        .flatten();
         let Some(p) = p else { panic!("no plan") };
         assert_eq!(p.strategy, Strategy::SortAfterEquality);
         assert_eq!(p.index.name, "obi");
@@ -839,11 +1017,15 @@ mod tests {
     #[test]
     fn prefix_reorders_by_id() {
         let ixs = [idx("obi", &["os", "browser", "ip"])];
-        let p = plan_of(json!({"selector": {"os": "windows"}}), &ixs).ok().flatten();
+        let p = plan_of(json!({"selector": {"os": "windows"}}), &ixs)
+            .ok()
+            .flatten();
         let Some(p) = p else { panic!("no plan") };
         assert_eq!(p.strategy, Strategy::ReorderById);
         // Nothing narrows the index: keep _all_docs.
-        let p = plan_of(json!({"selector": {"os": {"$ne": "x"}}}), &ixs).ok().flatten();
+        let p = plan_of(json!({"selector": {"os": {"$ne": "x"}}}), &ixs)
+            .ok()
+            .flatten();
         assert_eq!(p.map(|p| p.strategy), Some(Strategy::CouchDb));
     }
 

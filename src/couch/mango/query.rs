@@ -47,10 +47,18 @@ impl FindRequest {
     /// each option; unknown members last.
     pub fn parse(body: &Value) -> Result<FindRequest> {
         let Value::Object(props) = body else {
-            return Err(bad("invalid_ejson", format!("Invalid JSON value: {}", erl_term(body))));
+            return Err(bad(
+                "invalid_ejson",
+                format!("Invalid JSON value: {}", erl_term(body)),
+            ));
         };
         let selector = match props.get("selector") {
-            None => return Err(bad("missing_required_key", "Missing required key: selector")),
+            None => {
+                return Err(bad(
+                    "missing_required_key",
+                    "Missing required key: selector",
+                ))
+            }
             Some(v) => Selector::parse(v)?,
         };
         let use_index = match props.get("use_index") {
@@ -61,7 +69,12 @@ impl FindRequest {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.is_empty() => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(other) => return Err(unknown("mango_opts", &format!("{{invalid_bookmark,{}}}", erl_term(other)))),
+            Some(other) => {
+                return Err(unknown(
+                    "mango_opts",
+                    &format!("{{invalid_bookmark,{}}}", erl_term(other)),
+                ))
+            }
         };
         let limit = non_neg(props.get("limit"), DEFAULT_LIMIT)?;
         let skip = non_neg(props.get("skip"), 0)?;
@@ -97,7 +110,10 @@ impl FindRequest {
             Some(Value::String(s)) if s == "ok" => true,
             Some(Value::String(s)) if s == "false" => false,
             Some(other) => {
-                return Err(unknown("mango_opts", &format!("{{invalid_ok_or_false_value,{}}}", erl_term(other))))
+                return Err(unknown(
+                    "mango_opts",
+                    &format!("{{invalid_ok_or_false_value,{}}}", erl_term(other)),
+                ))
             }
         };
         let update = boolean(props.get("update"), true)?;
@@ -122,7 +138,10 @@ impl FindRequest {
             "allow_fallback",
         ];
         if let Some(key) = props.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            return Err(bad("invalid_key", format!("Invalid key {key} for this request.")));
+            return Err(bad(
+                "invalid_key",
+                format!("Invalid key {key} for this request."),
+            ));
         }
         Ok(FindRequest {
             selector,
@@ -157,7 +176,12 @@ impl FindRequest {
         let sort: Map<String, Value> = self
             .sort
             .iter()
-            .map(|(f, d)| (f.clone(), Value::from(if *d == Dir::Desc { "desc" } else { "asc" })))
+            .map(|(f, d)| {
+                (
+                    f.clone(),
+                    Value::from(if *d == Dir::Desc { "desc" } else { "asc" }),
+                )
+            })
             .collect();
         json!({
             "use_index": self.use_index,
@@ -181,7 +205,11 @@ impl FindRequest {
 /// A 500 `unknown_error` as CouchDB reports option errors it has no
 /// message for.
 fn unknown(module: &str, term: &str) -> Error {
-    mango(500, "unknown_error", format!("Unknown Error: {module} :: {term}"))
+    mango(
+        500,
+        "unknown_error",
+        format!("Unknown Error: {module} :: {term}"),
+    )
 }
 
 fn non_neg(v: Option<&Value>, default: u64) -> Result<u64> {
@@ -190,7 +218,10 @@ fn non_neg(v: Option<&Value>, default: u64) -> Result<u64> {
         Some(v) => v.as_u64().ok_or_else(|| {
             bad(
                 "invalid_non_neg_integer",
-                format!("{} is not an integer greater than or equal to zero", erl_term(v)),
+                format!(
+                    "{} is not an integer greater than or equal to zero",
+                    erl_term(v)
+                ),
             )
         }),
     }
@@ -200,13 +231,21 @@ fn boolean(v: Option<&Value>, default: bool) -> Result<bool> {
     match v {
         None => Ok(default),
         Some(Value::Bool(b)) => Ok(*b),
-        Some(other) => Err(bad("invalid_boolean", format!("Invalid boolean value: {}", erl_term(other)))),
+        Some(other) => Err(bad(
+            "invalid_boolean",
+            format!("Invalid boolean value: {}", erl_term(other)),
+        )),
     }
 }
 
 /// `mango_opts:validate_use_index/1`.
 pub fn parse_use_index(v: &Value) -> Result<Vec<String>> {
-    let invalid = || bad("invalid_index_name", format!("Invalid index name: {}", erl_term(v)));
+    let invalid = || {
+        bad(
+            "invalid_index_name",
+            format!("Invalid index name: {}", erl_term(v)),
+        )
+    };
     match v {
         Value::Null => Ok(Vec::new()),
         Value::String(s) => {
@@ -232,7 +271,10 @@ pub fn parse_use_index(v: &Value) -> Result<Vec<String>> {
 /// `mango_sort:new/1`.
 pub fn parse_sort(v: &Value) -> Result<Vec<(String, Dir)>> {
     let Value::Array(items) = v else {
-        return Err(bad("invalid_sort_json", format!("Sort must be an array of sort specs, not: {}", erl_term(v))));
+        return Err(bad(
+            "invalid_sort_json",
+            format!("Sort must be an array of sort specs, not: {}", erl_term(v)),
+        ));
     };
     let mut out = Vec::with_capacity(items.len());
     for item in items {
@@ -244,14 +286,27 @@ pub fn parse_sort(v: &Value) -> Result<Vec<(String, Dir)>> {
             Value::Object(m) if m.len() == 1 => match m.iter().next() {
                 Some((name, Value::String(d))) if d == "asc" => (name.clone(), Dir::Asc),
                 Some((name, Value::String(d))) if d == "desc" => (name.clone(), Dir::Desc),
-                _ => return Err(bad("invalid_sort_field", format!("Invalid sort field: {}", erl_term(item)))),
+                _ => {
+                    return Err(bad(
+                        "invalid_sort_field",
+                        format!("Invalid sort field: {}", erl_term(item)),
+                    ))
+                }
             },
-            _ => return Err(bad("invalid_sort_field", format!("Invalid sort field: {}", erl_term(item)))),
+            _ => {
+                return Err(bad(
+                    "invalid_sort_field",
+                    format!("Invalid sort field: {}", erl_term(item)),
+                ))
+            }
         };
         out.push(field);
     }
     if out.windows(2).any(|w| w[0].1 != w[1].1) {
-        return Err(bad("unsupported_mixed_sort", "Sorts currently only support a single direction for all fields."));
+        return Err(bad(
+            "unsupported_mixed_sort",
+            "Sorts currently only support a single direction for all fields.",
+        ));
     }
     Ok(out)
 }
@@ -259,7 +314,10 @@ pub fn parse_sort(v: &Value) -> Result<Vec<(String, Dir)>> {
 /// `mango_fields:new/1`: `None` means all fields.
 fn parse_fields(v: &Value) -> Result<Option<Vec<String>>> {
     let Value::Array(items) = v else {
-        return Err(bad("invalid_fields", format!("Fields must be an array of strings, not: {}", erl_term(v))));
+        return Err(bad(
+            "invalid_fields",
+            format!("Fields must be an array of strings, not: {}", erl_term(v)),
+        ));
     };
     if items.is_empty() {
         return Ok(None);
@@ -268,7 +326,10 @@ fn parse_fields(v: &Value) -> Result<Option<Vec<String>>> {
         .iter()
         .map(|i| match i {
             Value::String(s) => Ok(s.clone()),
-            other => Err(bad("invalid_field", format!("Invalid JSON for field spec: {}", erl_term(other)))),
+            other => Err(bad(
+                "invalid_field",
+                format!("Invalid JSON for field spec: {}", erl_term(other)),
+            )),
         })
         .collect::<Result<Vec<_>>>()
         .map(Some)
@@ -299,7 +360,9 @@ fn set_field(target: &mut Value, path: &[String], value: Value) {
         if rest.is_empty() {
             m.insert(first.clone(), value);
         } else {
-            let child = m.entry(first.clone()).or_insert_with(|| Value::Object(Map::new()));
+            let child = m
+                .entry(first.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
             set_field(child, rest, value);
         }
     }
@@ -317,7 +380,12 @@ pub fn decode_bookmark(text: &str) -> Result<Vec<u8>> {
         .decode(text.trim_end_matches('='))
         .ok()
         .filter(|b| !b.is_empty())
-        .ok_or_else(|| bad("invalid_bookmark", format!("Invalid bookmark value: {}", Value::from(text))))
+        .ok_or_else(|| {
+            bad(
+                "invalid_bookmark",
+                format!("Invalid bookmark value: {}", Value::from(text)),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -325,12 +393,17 @@ mod tests {
     use super::*;
 
     fn err(v: Value) -> Value {
-        FindRequest::parse(&v).err().map(|e| e.body()).unwrap_or_default()
+        FindRequest::parse(&v)
+            .err()
+            .map(|e| e.body())
+            .unwrap_or_default()
     }
 
     #[test]
     fn defaults() {
-        let Ok(r) = FindRequest::parse(&json!({"selector": {}})) else { panic!("parse") };
+        let Ok(r) = FindRequest::parse(&json!({"selector": {}})) else {
+            panic!("parse")
+        };
         assert_eq!(r.limit, 25);
         assert_eq!(r.skip, 0);
         assert!(r.update && !r.stable && r.allow_fallback && r.fields.is_none());
@@ -339,18 +412,42 @@ mod tests {
     #[test]
     fn errors_as_couchdb() {
         assert_eq!(err(json!({}))["reason"], "Missing required key: selector");
-        assert_eq!(err(json!({"selector": 1}))["error"], "invalid_selector_json");
-        assert_eq!(err(json!({"selector": {}, "limit": -1}))["reason"], "-1 is not an integer greater than or equal to zero");
-        assert_eq!(err(json!({"selector": {}, "sort": "a"}))["error"], "invalid_sort_json");
-        assert_eq!(err(json!({"selector": {}, "sort": [{"a": "up"}]}))["error"], "invalid_sort_field");
+        assert_eq!(
+            err(json!({"selector": 1}))["error"],
+            "invalid_selector_json"
+        );
+        assert_eq!(
+            err(json!({"selector": {}, "limit": -1}))["reason"],
+            "-1 is not an integer greater than or equal to zero"
+        );
+        assert_eq!(
+            err(json!({"selector": {}, "sort": "a"}))["error"],
+            "invalid_sort_json"
+        );
+        assert_eq!(
+            err(json!({"selector": {}, "sort": [{"a": "up"}]}))["error"],
+            "invalid_sort_field"
+        );
         assert_eq!(
             err(json!({"selector": {}, "sort": [{"a": "asc"}, {"b": "desc"}]}))["reason"],
             "Sorts currently only support a single direction for all fields."
         );
-        assert_eq!(err(json!({"selector": {}, "fields": "a"}))["error"], "invalid_fields");
-        assert_eq!(err(json!({"selector": {}, "foo": 1}))["reason"], "Invalid key foo for this request.");
-        assert_eq!(err(json!({"selector": {}, "use_index": "a/b/c/d"}))["error"], "invalid_index_name");
-        assert_eq!(err(json!({"selector": {}, "conflicts": "yes"}))["reason"], "Invalid boolean value: <<\"yes\">>");
+        assert_eq!(
+            err(json!({"selector": {}, "fields": "a"}))["error"],
+            "invalid_fields"
+        );
+        assert_eq!(
+            err(json!({"selector": {}, "foo": 1}))["reason"],
+            "Invalid key foo for this request."
+        );
+        assert_eq!(
+            err(json!({"selector": {}, "use_index": "a/b/c/d"}))["error"],
+            "invalid_index_name"
+        );
+        assert_eq!(
+            err(json!({"selector": {}, "conflicts": "yes"}))["reason"],
+            "Invalid boolean value: <<\"yes\">>"
+        );
     }
 
     #[test]
@@ -358,15 +455,29 @@ mod tests {
         let p = |v: Value| parse_use_index(&v).ok();
         assert_eq!(p(json!("foo")), Some(vec!["foo".to_string()]));
         assert_eq!(p(json!("_design/foo")), Some(vec!["foo".to_string()]));
-        assert_eq!(p(json!("foo/bar")), Some(vec!["foo".to_string(), "bar".to_string()]));
-        assert_eq!(p(json!(["_design/foo", "bar"])), Some(vec!["_design/foo".to_string(), "bar".to_string()]));
+        assert_eq!(
+            p(json!("foo/bar")),
+            Some(vec!["foo".to_string(), "bar".to_string()])
+        );
+        assert_eq!(
+            p(json!(["_design/foo", "bar"])),
+            Some(vec!["_design/foo".to_string(), "bar".to_string()])
+        );
     }
 
     #[test]
     fn extracts_fields() {
         let doc = json!({"_id": "x", "a": {"b": 1, "c": 2}, "d": [1, 2]});
-        let fields = vec!["a.b".to_string(), "_id".to_string(), "missing".to_string(), "d.1".to_string()];
-        assert_eq!(extract_fields(&doc, &fields), json!({"a": {"b": 1}, "_id": "x", "d": {"1": 2}}));
+        let fields = vec![
+            "a.b".to_string(),
+            "_id".to_string(),
+            "missing".to_string(),
+            "d.1".to_string(),
+        ];
+        assert_eq!(
+            extract_fields(&doc, &fields),
+            json!({"a": {"b": 1}, "_id": "x", "d": {"1": 2}})
+        );
     }
 
     #[test]

@@ -83,8 +83,14 @@ pub struct Regex {
 
 impl Regex {
     fn new(source: &str) -> Option<Regex> {
-        let compiled = pcre2::bytes::RegexBuilder::new().jit_if_available(true).build(source).ok()?;
-        Some(Regex { source: source.to_string(), compiled })
+        let compiled = pcre2::bytes::RegexBuilder::new()
+            .jit_if_available(true)
+            .build(source)
+            .ok()?;
+        Some(Regex {
+            source: source.to_string(),
+            compiled,
+        })
     }
 
     pub fn source(&self) -> &str {
@@ -109,7 +115,13 @@ impl fmt::Debug for Cond {
 }
 
 /// Operators CouchDB knows but does not support.
-const NOT_SUPPORTED: [&str; 5] = ["$where", "$geoWithin", "$geoIntersects", "$near", "$nearSphere"];
+const NOT_SUPPORTED: [&str; 5] = [
+    "$where",
+    "$geoWithin",
+    "$geoIntersects",
+    "$near",
+    "$nearSphere",
+];
 
 /// The result of the first normalization step (`norm_ops`).
 enum Op {
@@ -148,7 +160,10 @@ impl Selector {
         let root = norm_negations(fields)?;
         if let Node::Field(path, _) = &root {
             if path.is_empty() {
-                return Err(bad("invalid_selector", "One or more conditions is missing a field name."));
+                return Err(bad(
+                    "invalid_selector",
+                    "One or more conditions is missing a field name.",
+                ));
             }
         }
         Ok(Selector { root })
@@ -210,9 +225,15 @@ fn norm_ops(value: &Value) -> Result<Op> {
     };
     let simple = |c: Cond| Ok(Op::Term(Term::Simple(c)));
     match key.as_str() {
-        "$and" => Ok(Op::And(list("$and")?.iter().map(norm_ops).collect::<Result<_>>()?)),
-        "$or" => Ok(Op::Or(list("$or")?.iter().map(norm_ops).collect::<Result<_>>()?)),
-        "$nor" => Ok(Op::Nor(list("$nor")?.iter().map(norm_ops).collect::<Result<_>>()?)),
+        "$and" => Ok(Op::And(
+            list("$and")?.iter().map(norm_ops).collect::<Result<_>>()?,
+        )),
+        "$or" => Ok(Op::Or(
+            list("$or")?.iter().map(norm_ops).collect::<Result<_>>()?,
+        )),
+        "$nor" => Ok(Op::Nor(
+            list("$nor")?.iter().map(norm_ops).collect::<Result<_>>()?,
+        )),
         "$not" => Ok(Op::Not(Box::new(norm_ops(object("$not")?)?))),
         "$in" => simple(Cond::In(list("$in")?.clone())),
         "$nin" => simple(Cond::Nin(list("$nin")?.clone())),
@@ -247,11 +268,19 @@ fn norm_ops(value: &Value) -> Result<Op> {
             Some(n) => simple(Cond::Size(n)),
             None => Err(bad_arg("$size", arg)),
         },
-        "$elemMatch" => Ok(Op::Term(Term::ElemMatch(Box::new(norm_ops(object("$elemMatch")?)?)))),
-        "$allMatch" => Ok(Op::Term(Term::AllMatch(Box::new(norm_ops(object("$allMatch")?)?)))),
-        "$keyMapMatch" => Ok(Op::Term(Term::KeyMapMatch(Box::new(norm_ops(object("$keyMapMatch")?)?)))),
+        "$elemMatch" => Ok(Op::Term(Term::ElemMatch(Box::new(norm_ops(object(
+            "$elemMatch",
+        )?)?)))),
+        "$allMatch" => Ok(Op::Term(Term::AllMatch(Box::new(norm_ops(object(
+            "$allMatch",
+        )?)?)))),
+        "$keyMapMatch" => Ok(Op::Term(Term::KeyMapMatch(Box::new(norm_ops(object(
+            "$keyMapMatch",
+        )?)?)))),
         "$text" => match arg {
-            Value::String(_) | Value::Number(_) | Value::Bool(_) => Ok(Op::Default(json!({"$text": arg}))),
+            Value::String(_) | Value::Number(_) | Value::Bool(_) => {
+                Ok(Op::Default(json!({"$text": arg})))
+            }
             _ => Err(bad_arg("$text", arg)),
         },
         "$default" => Ok(Op::Default(arg.clone())),
@@ -261,7 +290,9 @@ fn norm_ops(value: &Value) -> Result<Op> {
         "$lte" => simple(Cond::Lte(arg.clone())),
         "$gt" => simple(Cond::Gt(arg.clone())),
         "$gte" => simple(Cond::Gte(arg.clone())),
-        op if NOT_SUPPORTED.contains(&op) => Err(bad("not_supported", format!("Unsupported operator: {op}"))),
+        op if NOT_SUPPORTED.contains(&op) => {
+            Err(bad("not_supported", format!("Unsupported operator: {op}")))
+        }
         op if op.starts_with('$') => Err(invalid_operator(op)),
         _ => Ok(Op::Field(key.clone(), Box::new(norm_ops(arg)?))),
     }
@@ -269,9 +300,21 @@ fn norm_ops(value: &Value) -> Result<Op> {
 
 fn norm_fields(op: Op, path: &[String]) -> Result<Node> {
     Ok(match op {
-        Op::And(args) => Node::And(args.into_iter().map(|a| norm_fields(a, path)).collect::<Result<_>>()?),
-        Op::Or(args) => Node::Or(args.into_iter().map(|a| norm_fields(a, path)).collect::<Result<_>>()?),
-        Op::Nor(args) => Node::Nor(args.into_iter().map(|a| norm_fields(a, path)).collect::<Result<_>>()?),
+        Op::And(args) => Node::And(
+            args.into_iter()
+                .map(|a| norm_fields(a, path))
+                .collect::<Result<_>>()?,
+        ),
+        Op::Or(args) => Node::Or(
+            args.into_iter()
+                .map(|a| norm_fields(a, path))
+                .collect::<Result<_>>()?,
+        ),
+        Op::Nor(args) => Node::Nor(
+            args.into_iter()
+                .map(|a| norm_fields(a, path))
+                .collect::<Result<_>>()?,
+        ),
         Op::Not(arg) => Node::Not(Box::new(norm_fields(*arg, path)?)),
         Op::Field(name, cond) => {
             let mut full = path.to_vec();
@@ -279,11 +322,18 @@ fn norm_fields(op: Op, path: &[String]) -> Result<Node> {
             norm_fields(*cond, &full)?
         }
         Op::Term(Term::Simple(cond)) => Node::Field(path.to_vec(), cond),
-        Op::Term(Term::ElemMatch(arg)) => Node::Field(path.to_vec(), Cond::ElemMatch(Box::new(norm_fields(*arg, &[])?))),
-        Op::Term(Term::AllMatch(arg)) => Node::Field(path.to_vec(), Cond::AllMatch(Box::new(norm_fields(*arg, &[])?))),
-        Op::Term(Term::KeyMapMatch(arg)) => {
-            Node::Field(path.to_vec(), Cond::KeyMapMatch(Box::new(norm_fields(*arg, &[])?)))
-        }
+        Op::Term(Term::ElemMatch(arg)) => Node::Field(
+            path.to_vec(),
+            Cond::ElemMatch(Box::new(norm_fields(*arg, &[])?)),
+        ),
+        Op::Term(Term::AllMatch(arg)) => Node::Field(
+            path.to_vec(),
+            Cond::AllMatch(Box::new(norm_fields(*arg, &[])?)),
+        ),
+        Op::Term(Term::KeyMapMatch(arg)) => Node::Field(
+            path.to_vec(),
+            Cond::KeyMapMatch(Box::new(norm_fields(*arg, &[])?)),
+        ),
         Op::Default(arg) => match (&arg, path.is_empty()) {
             (Value::Object(m), true) if m.len() == 1 && m.contains_key("$text") => {
                 Node::Text(m.get("$text").cloned().unwrap_or(Value::Null))
@@ -291,7 +341,10 @@ fn norm_fields(op: Op, path: &[String]) -> Result<Node> {
             _ => {
                 return Err(bad(
                     "bad_field",
-                    format!("Invalid field normalization on selector: {}", erl_term(&json!({"$default": arg}))),
+                    format!(
+                        "Invalid field normalization on selector: {}",
+                        erl_term(&json!({"$default": arg}))
+                    ),
                 ))
             }
         },
@@ -302,8 +355,16 @@ fn norm_negations(node: Node) -> Result<Node> {
     Ok(match node {
         Node::Not(arg) => negate(*arg)?,
         Node::Nor(args) => Node::And(args.into_iter().map(negate).collect::<Result<_>>()?),
-        Node::And(args) => Node::And(args.into_iter().map(norm_negations).collect::<Result<_>>()?),
-        Node::Or(args) => Node::Or(args.into_iter().map(norm_negations).collect::<Result<_>>()?),
+        Node::And(args) => Node::And(
+            args.into_iter()
+                .map(norm_negations)
+                .collect::<Result<_>>()?,
+        ),
+        Node::Or(args) => Node::Or(
+            args.into_iter()
+                .map(norm_negations)
+                .collect::<Result<_>>()?,
+        ),
         other => other,
     })
 }
@@ -311,7 +372,11 @@ fn norm_negations(node: Node) -> Result<Node> {
 fn negate(node: Node) -> Result<Node> {
     Ok(match node {
         Node::Not(arg) => norm_negations(*arg)?,
-        Node::Nor(args) => Node::Or(args.into_iter().map(norm_negations).collect::<Result<_>>()?),
+        Node::Nor(args) => Node::Or(
+            args.into_iter()
+                .map(norm_negations)
+                .collect::<Result<_>>()?,
+        ),
         Node::And(args) => Node::Or(args.into_iter().map(negate).collect::<Result<_>>()?),
         Node::Or(args) => Node::And(args.into_iter().map(negate).collect::<Result<_>>()?),
         Node::Field(path, cond) => Node::Field(path, negate_cond(cond)),
@@ -399,14 +464,19 @@ fn match_cond(cond: &Cond, value: &Value) -> Result<bool, Thrown> {
             }
             None => false,
         },
-        Cond::BeginsWith(prefix) => value.as_str().is_some_and(|s| s.starts_with(prefix.as_str())),
+        Cond::BeginsWith(prefix) => value
+            .as_str()
+            .is_some_and(|s| s.starts_with(prefix.as_str())),
         Cond::Regex(re) => value.as_str().is_some_and(|s| re.is_match(s)),
-        Cond::Size(n) => value.as_array().is_some_and(|items| items.len() as u64 == *n),
+        Cond::Size(n) => value
+            .as_array()
+            .is_some_and(|items| items.len() as u64 == *n),
         Cond::All(args) => match value {
             _ if args.is_empty() => false,
             Value::Array(items) => {
                 let has_all = args.iter().all(|a| items.iter().any(|i| exact_eq(a, i)));
-                let is_args = matches!(args.as_slice(), [Value::Array(_)]) && loose_eq(&args[0], value);
+                let is_args =
+                    matches!(args.as_slice(), [Value::Array(_)]) && loose_eq(&args[0], value);
                 has_all || is_args
             }
             _ => false,
@@ -451,7 +521,9 @@ fn any_matches<'a>(sub: &Node, items: impl Iterator<Item = &'a Value>) -> bool {
 
 fn in_values(args: &[Value], value: &Value) -> bool {
     match value {
-        Value::Array(items) => args.iter().any(|a| items.iter().any(|i| collate(i, a) == Ordering::Equal)),
+        Value::Array(items) => args
+            .iter()
+            .any(|a| items.iter().any(|i| collate(i, a) == Ordering::Equal)),
         _ => args.iter().any(|a| collate(value, a) == Ordering::Equal),
     }
 }
@@ -516,7 +588,9 @@ impl Cond {
 
     pub fn to_json(&self) -> Value {
         let arg = match self {
-            Cond::Eq(v) | Cond::Ne(v) | Cond::Lt(v) | Cond::Lte(v) | Cond::Gt(v) | Cond::Gte(v) => v.clone(),
+            Cond::Eq(v) | Cond::Ne(v) | Cond::Lt(v) | Cond::Lte(v) | Cond::Gt(v) | Cond::Gte(v) => {
+                v.clone()
+            }
             Cond::In(v) | Cond::Nin(v) | Cond::All(v) => Value::Array(v.clone()),
             Cond::Exists(b) => Value::Bool(*b),
             Cond::Type(t) => Value::String(t.clone()),
@@ -563,7 +637,10 @@ mod tests {
             Ok(s) => panic!("{v} parsed as {s}"),
             Err(e) => {
                 let body = e.body();
-                (body["error"].as_str().unwrap_or("").into(), body["reason"].as_str().unwrap_or("").into())
+                (
+                    body["error"].as_str().unwrap_or("").into(),
+                    body["reason"].as_str().unwrap_or("").into(),
+                )
             }
         }
     }
@@ -587,49 +664,105 @@ mod tests {
             sel(json!({"a": {"$gt": 1, "$lt": 5}})).to_json(),
             json!({"$and": [{"a": {"$gt": 1}}, {"a": {"$lt": 5}}]})
         );
-        assert_eq!(sel(json!({"a": {"b": {"$gt": 10}}})).to_json(), json!({"a.b": {"$gt": 10}}));
-        assert_eq!(sel(json!({"$not": {"foo": {"$gt": 10}}})).to_json(), json!({"foo": {"$lte": 10}}));
+        assert_eq!(
+            sel(json!({"a": {"b": {"$gt": 10}}})).to_json(),
+            json!({"a.b": {"$gt": 10}})
+        );
+        assert_eq!(
+            sel(json!({"$not": {"foo": {"$gt": 10}}})).to_json(),
+            json!({"foo": {"$lte": 10}})
+        );
         assert_eq!(
             sel(json!({"$not": {"$and": [{"foo": {"$gt": 10}}, {"foo": {"$lt": 5}}]}})).to_json(),
             json!({"$or": [{"foo": {"$lte": 10}}, {"foo": {"$gte": 5}}]})
         );
         assert_eq!(sel(json!({"x": {}})).to_json(), json!({"x": {"$eq": {}}}));
-        assert_eq!(sel(json!({"a\\.b": 1})).to_json(), json!({"a.b": {"$eq": 1}}));
+        assert_eq!(
+            sel(json!({"a\\.b": 1})).to_json(),
+            json!({"a.b": {"$eq": 1}})
+        );
         assert_eq!(
             sel(json!({"x": {"$not": {"$regex": "^a"}}})).to_json(),
             json!({"x": {"$not": {"$regex": "^a"}}})
         );
-        assert_eq!(sel(json!({"$nor": [{"a": 1}]})).to_json(), json!({"$and": [{"a": {"$ne": 1}}]}));
+        assert_eq!(
+            sel(json!({"$nor": [{"a": 1}]})).to_json(),
+            json!({"$and": [{"a": {"$ne": 1}}]})
+        );
     }
 
     #[test]
     fn errors_as_couchdb() {
-        assert_eq!(err(json!({"a": {"$foo": 1}})), ("invalid_operator".into(), "Invalid operator: $foo".into()));
+        assert_eq!(
+            err(json!({"a": {"$foo": 1}})),
+            ("invalid_operator".into(), "Invalid operator: $foo".into())
+        );
         assert_eq!(
             err(json!({"a": {"$in": "x"}})),
-            ("bad_arg".into(), "Bad argument for operator $in: <<\"x\">>".into())
+            (
+                "bad_arg".into(),
+                "Bad argument for operator $in: <<\"x\">>".into()
+            )
         );
         assert_eq!(err(json!({"a": {"$size": -1}})).0, "bad_arg");
-        assert_eq!(err(json!({"a": {"$regex": 1}})).1, "Invalid operator: $regex");
+        assert_eq!(
+            err(json!({"a": {"$regex": 1}})).1,
+            "Invalid operator: $regex"
+        );
         assert_eq!(err(json!({"a": {"$regex": "("}})).0, "bad_arg");
-        assert_eq!(err(json!({"a": {"$where": 1}})), ("not_supported".into(), "Unsupported operator: $where".into()));
+        assert_eq!(
+            err(json!({"a": {"$where": 1}})),
+            (
+                "not_supported".into(),
+                "Unsupported operator: $where".into()
+            )
+        );
         assert_eq!(
             err(json!({"$gt": 1})),
-            ("invalid_selector".into(), "One or more conditions is missing a field name.".into())
+            (
+                "invalid_selector".into(),
+                "One or more conditions is missing a field name.".into()
+            )
         );
-        assert_eq!(err(json!({"a..b": 1})), ("invalid_field_name".into(), "Invalid field name: a..b".into()));
+        assert_eq!(
+            err(json!({"a..b": 1})),
+            (
+                "invalid_field_name".into(),
+                "Invalid field name: a..b".into()
+            )
+        );
         assert_eq!(err(json!([1])).0, "invalid_selector_json");
         assert_eq!(err(json!({"$and": {"a": 1}})).0, "bad_arg");
-        assert_eq!(err(json!({"a": {"$beginsWith": 1}})).1, "Invalid operator: $beginsWith");
+        assert_eq!(
+            err(json!({"a": {"$beginsWith": 1}})).1,
+            "Invalid operator: $beginsWith"
+        );
     }
 
     #[test]
     fn comparison_operators() {
-        check(json!({"$lt": 5}), &[(true, json!(4)), (false, json!(5)), (true, json!(null)), (false, json!("a"))]);
+        check(
+            json!({"$lt": 5}),
+            &[
+                (true, json!(4)),
+                (false, json!(5)),
+                (true, json!(null)),
+                (false, json!("a")),
+            ],
+        );
         check(json!({"$lte": 5}), &[(true, json!(5)), (false, json!(6))]);
-        check(json!({"$gt": 5}), &[(true, json!("a")), (false, json!(5)), (true, json!([]))]);
-        check(json!({"$gte": 5}), &[(true, json!(5.0)), (false, json!(4.9))]);
-        check(json!({"$eq": "a"}), &[(true, json!("a")), (false, json!("A"))]);
+        check(
+            json!({"$gt": 5}),
+            &[(true, json!("a")), (false, json!(5)), (true, json!([]))],
+        );
+        check(
+            json!({"$gte": 5}),
+            &[(true, json!(5.0)), (false, json!(4.9))],
+        );
+        check(
+            json!({"$eq": "a"}),
+            &[(true, json!("a")), (false, json!("A"))],
+        );
         check(json!({"$ne": 1}), &[(false, json!(1.0)), (true, json!(2))]);
     }
 
@@ -637,15 +770,36 @@ mod tests {
     fn set_operators() {
         check(
             json!({"$in": [1, "a"]}),
-            &[(true, json!(1)), (true, json!("a")), (true, json!([2, 1])), (false, json!([[1]])), (false, json!(3))],
+            &[
+                (true, json!(1)),
+                (true, json!("a")),
+                (true, json!([2, 1])),
+                (false, json!([[1]])),
+                (false, json!(3)),
+            ],
         );
         check(json!({"$in": []}), &[(false, json!(1))]);
-        check(json!({"$nin": [1, 2]}), &[(false, json!(1)), (true, json!(3)), (false, json!([3, 2]))]);
+        check(
+            json!({"$nin": [1, 2]}),
+            &[(false, json!(1)), (true, json!(3)), (false, json!([3, 2]))],
+        );
         check(
             json!({"$all": [1, 2]}),
-            &[(true, json!([2, 1, 3])), (false, json!([1])), (false, json!(1)), (false, json!([1.0, 2]))],
+            &[
+                (true, json!([2, 1, 3])),
+                (false, json!([1])),
+                (false, json!(1)),
+                (false, json!([1.0, 2])),
+            ],
         );
-        check(json!({"$all": [[1, 2]]}), &[(true, json!([1, 2])), (true, json!([[1, 2]])), (false, json!([2, 1]))]);
+        check(
+            json!({"$all": [[1, 2]]}),
+            &[
+                (true, json!([1, 2])),
+                (true, json!([[1, 2]])),
+                (false, json!([2, 1])),
+            ],
+        );
         check(json!({"$all": []}), &[(false, json!([]))]);
     }
 
@@ -658,29 +812,109 @@ mod tests {
         assert!(!sel(json!({"x": {"$not": {"$regex": "a"}}})).matches(&missing));
         assert!(!sel(json!({"x.y": {"$exists": false}})).matches(&json!({"x": 1})));
         check(json!({"$exists": true}), &[(true, json!(null))]);
-        check(json!({"$type": "null"}), &[(true, json!(null)), (false, json!(0))]);
-        check(json!({"$type": "array"}), &[(true, json!([])), (false, json!({}))]);
-        check(json!({"$mod": [28, 1]}), &[(true, json!(1)), (true, json!(29)), (true, json!(57)), (false, json!(58)), (false, json!("57")), (false, json!(29.0))]);
-        check(json!({"$mod": [3, -1]}), &[(true, json!(-4)), (false, json!(2))]);
-        check(json!({"$size": 3}), &[(false, json!(3)), (false, json!("fun")), (true, json!([0, 0, 0])), (false, json!([0]))]);
-        check(json!({"$regex": "^[a-z]+$"}), &[(true, json!("abc")), (false, json!("aBc")), (false, json!(1))]);
-        check(json!({"$beginsWith": "foo"}), &[(true, json!("food")), (true, json!("fool me once")), (false, json!("more food")), (false, json!("fo")), (false, json!(42))]);
+        check(
+            json!({"$type": "null"}),
+            &[(true, json!(null)), (false, json!(0))],
+        );
+        check(
+            json!({"$type": "array"}),
+            &[(true, json!([])), (false, json!({}))],
+        );
+        check(
+            json!({"$mod": [28, 1]}),
+            &[
+                (true, json!(1)),
+                (true, json!(29)),
+                (true, json!(57)),
+                (false, json!(58)),
+                (false, json!("57")),
+                (false, json!(29.0)),
+            ],
+        );
+        check(
+            json!({"$mod": [3, -1]}),
+            &[(true, json!(-4)), (false, json!(2))],
+        );
+        check(
+            json!({"$size": 3}),
+            &[
+                (false, json!(3)),
+                (false, json!("fun")),
+                (true, json!([0, 0, 0])),
+                (false, json!([0])),
+            ],
+        );
+        check(
+            json!({"$regex": "^[a-z]+$"}),
+            &[
+                (true, json!("abc")),
+                (false, json!("aBc")),
+                (false, json!(1)),
+            ],
+        );
+        check(
+            json!({"$beginsWith": "foo"}),
+            &[
+                (true, json!("food")),
+                (true, json!("fool me once")),
+                (false, json!("more food")),
+                (false, json!("fo")),
+                (false, json!(42)),
+            ],
+        );
     }
 
     #[test]
     fn array_operators() {
-        check(json!({"$elemMatch": {"$eq": 0}}), &[(false, json!([])), (true, json!([0])), (false, json!([1])), (true, json!([0, 1]))]);
-        check(json!({"$allMatch": {"$eq": 0}}), &[(false, json!([])), (true, json!([0])), (false, json!([0, 1]))]);
-        check(json!({"$elemMatch": {"$ne": 0}}), &[(false, json!([])), (false, json!([0])), (true, json!([1])), (true, json!([0, 1]))]);
-        check(json!({"$elemMatch": {"a": {"$gt": 1}}}), &[(true, json!([{"a": 2}])), (false, json!([{"a": 1}, 5]))]);
+        check(
+            json!({"$elemMatch": {"$eq": 0}}),
+            &[
+                (false, json!([])),
+                (true, json!([0])),
+                (false, json!([1])),
+                (true, json!([0, 1])),
+            ],
+        );
+        check(
+            json!({"$allMatch": {"$eq": 0}}),
+            &[
+                (false, json!([])),
+                (true, json!([0])),
+                (false, json!([0, 1])),
+            ],
+        );
+        check(
+            json!({"$elemMatch": {"$ne": 0}}),
+            &[
+                (false, json!([])),
+                (false, json!([0])),
+                (true, json!([1])),
+                (true, json!([0, 1])),
+            ],
+        );
+        check(
+            json!({"$elemMatch": {"a": {"$gt": 1}}}),
+            &[(true, json!([{"a": 2}])), (false, json!([{"a": 1}, 5]))],
+        );
         check(
             json!({"$keyMapMatch": {"$regex": "^[a-z]+$"}}),
-            &[(true, json!({"hello": 0})), (true, json!({"a": 1, "b4": 2})), (false, json!({"b4": 2})), (false, json!({}))],
+            &[
+                (true, json!({"hello": 0})),
+                (true, json!({"a": 1, "b4": 2})),
+                (false, json!({"b4": 2})),
+                (false, json!({})),
+            ],
         );
         // Inside $elemMatch, negations stay as written: a missing field
         // under $not matches there, and $nor fails the whole operator.
-        check(json!({"$elemMatch": {"$not": {"a": 1}}}), &[(true, json!([{"b": 1}])), (false, json!([{"a": 1}]))]);
-        check(json!({"$elemMatch": {"$nor": [{"a": 1}]}}), &[(false, json!([{"b": 1}]))]);
+        check(
+            json!({"$elemMatch": {"$not": {"a": 1}}}),
+            &[(true, json!([{"b": 1}])), (false, json!([{"a": 1}]))],
+        );
+        check(
+            json!({"$elemMatch": {"$nor": [{"a": 1}]}}),
+            &[(false, json!([{"b": 1}]))],
+        );
     }
 
     #[test]
