@@ -372,13 +372,12 @@ async fn bulk_delete(
     Ok(response::ok(&json!({"success": success, "fail": fail})))
 }
 
-/// Parses a `_find`/`_explain` body and plans it on the blocking pool.
+/// Parses an `_explain` body and plans it on the blocking pool.
 async fn prepare(
     state: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
     db: &Arc<Database>,
-    explain: bool,
 ) -> Result<(FindRequest, Option<Plan>)> {
     let body = json_body(state, req, payload).await?;
     let find = FindRequest::parse(&body)?;
@@ -389,7 +388,7 @@ async fn prepare(
     let f = find.clone();
     let plan = blocking(move || {
         let defs = list_indexes(&reader)?;
-        plan::plan(&f, &defs, explain)
+        plan::plan(&f, &defs, true)
     })
     .await?;
     Ok((find, plan))
@@ -401,7 +400,7 @@ pub async fn explain(
     payload: web::Payload,
     db: Arc<Database>,
 ) -> Result<HttpResponse> {
-    let (find, plan) = prepare(state, req, payload, &db, true).await?;
+    let (find, plan) = prepare(state, req, payload, &db).await?;
     let sel = find.selector.root();
     let mut out = Map::new();
     out.insert("dbname".into(), Value::from(db.name()));

@@ -140,7 +140,12 @@ impl Store {
                 .clone(),
         };
         self.tree.insert(key, encode(&meta)?)?;
-        let db = Arc::new(Database::load(self.tree.clone(), name.to_string(), meta, self.blob_root.as_deref())?);
+        let db = Arc::new(Database::load(
+            self.tree.clone(),
+            name.to_string(),
+            meta,
+            self.blob_root.as_deref(),
+        )?);
         self.open_map().insert(name.to_string(), Arc::clone(&db));
         Ok(db)
     }
@@ -155,7 +160,12 @@ impl Store {
             return Err(Error::db_not_found());
         };
         let meta: DbMeta = decode(&raw)?;
-        let db = Arc::new(Database::load(self.tree.clone(), name.to_string(), meta, self.blob_root.as_deref())?);
+        let db = Arc::new(Database::load(
+            self.tree.clone(),
+            name.to_string(),
+            meta,
+            self.blob_root.as_deref(),
+        )?);
         let mut open = self.open_map();
         Ok(Arc::clone(open.entry(name.to_string()).or_insert(db)))
     }

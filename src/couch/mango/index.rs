@@ -218,12 +218,6 @@ impl IndexDef {
     }
 }
 
-/// The marker byte of an absent column, for scanners that skip entries
-/// CouchDB's index would not hold.
-pub fn is_missing_marker(b: u8) -> bool {
-    b == MISSING
-}
-
 /// A validated `POST /{db}/_index` body.
 #[derive(Debug, Clone)]
 pub struct IndexRequest {
