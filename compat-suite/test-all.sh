@@ -24,3 +24,6 @@ fi
 
 echo "== compat-suite: PouchDB replication (node)"
 (cd compat-suite/node && npm ci --no-audit --no-fund --loglevel=error && node --test test/)
+
+echo "== compat-suite: nano"
+(cd compat-suite/nano && npm ci --no-audit --no-fund --loglevel=error && node --test test/)

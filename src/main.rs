@@ -2,7 +2,6 @@
 
 use clap::Parser;
 
-
 fn main() -> std::process::ExitCode {
     let config = settee::config::Config::parse();
     tracing_subscriber::fmt()

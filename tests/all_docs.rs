@@ -122,3 +122,16 @@ fn large_result_streams_valid_json() {
     assert_eq!(r.body["rows"].as_array().unwrap().len(), 3000);
     assert_eq!(r.body["total_rows"], 3000);
 }
+
+/// Regression (found by the nano suite): `key=` is a one-key range, not a
+/// `keys` lookup: no `not_found` row, and a real offset.
+#[test]
+fn key_is_a_one_key_range() {
+    let db = new_db("onekey");
+    seed(&db, &["a", "b", "c"]);
+    let r = get(&format!("/{db}/_all_docs?key=%22nope%22")).body;
+    assert_eq!(r["rows"], json!([]));
+    let r = get(&format!("/{db}/_all_docs?key=%22b%22")).body;
+    assert_eq!(ids(&r), vec!["b"]);
+    assert_eq!(r["offset"], 1);
+}

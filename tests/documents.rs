@@ -179,11 +179,22 @@ fn copy_document() {
     assert_eq!(r.status().as_u16(), 201);
     assert_eq!(get(&format!("/{db}/dst")).body["v"], 1);
     // attachments come along; an existing destination needs its rev
-    let rev = get(&format!("/{db}/src")).body["_rev"].as_str().unwrap().to_string();
-    raw(Method::PUT, &format!("/{db}/src/a.txt?rev={rev}"), "text/plain", "hi");
+    let rev = get(&format!("/{db}/src")).body["_rev"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    raw(
+        Method::PUT,
+        &format!("/{db}/src/a.txt?rev={rev}"),
+        "text/plain",
+        "hi",
+    );
     let copy = |dest: &str| {
         client()
-            .request(Method::from_bytes(b"COPY").unwrap(), format!("{}/{db}/src", url()))
+            .request(
+                Method::from_bytes(b"COPY").unwrap(),
+                format!("{}/{db}/src", url()),
+            )
             .header("Destination", dest)
             .send()
             .unwrap()
@@ -191,11 +202,19 @@ fn copy_document() {
             .as_u16()
     };
     assert_eq!(copy("dst"), 409);
-    let dst_rev = get(&format!("/{db}/dst")).body["_rev"].as_str().unwrap().to_string();
+    let dst_rev = get(&format!("/{db}/dst")).body["_rev"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(copy(&format!("dst?rev={dst_rev}")), 201);
     let dst = get(&format!("/{db}/dst")).body;
     assert_eq!(dst["_attachments"]["a.txt"]["length"], 2);
-    let body = client().get(format!("{}/{db}/dst/a.txt", url())).send().unwrap().text().unwrap();
+    let body = client()
+        .get(format!("{}/{db}/dst/a.txt", url()))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert_eq!(body, "hi");
 }
 
@@ -262,4 +281,43 @@ fn open_revs_json_and_multipart() {
     assert!(ctype.starts_with("multipart/mixed"), "{ctype}");
     let text = r.text().unwrap();
     assert!(text.contains(&rev1));
+}
+
+/// Regression (found by the nano suite): CouchDB opens the document before
+/// deleting it, so a missing or deleted document is 404, not 409.
+#[test]
+fn delete_of_missing_or_deleted_doc_is_404() {
+    let db = new_db("delmissing");
+    delete(&format!(
+        "/{db}/never?rev=1-0123456789abcdef0123456789abcdef"
+    ))
+    .assert_error(404, "not_found", Some("missing"));
+    delete(&format!("/{db}/never")).assert_error(404, "not_found", Some("missing"));
+    let rev = create(&db, "gone", &json!({}));
+    let rev2 = delete(&format!("/{db}/gone?rev={rev}")).body["rev"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    delete(&format!("/{db}/gone?rev={rev2}")).assert_error(404, "not_found", Some("deleted"));
+}
+
+/// Regression (found by the nano suite): `/db/_local/a/b` names an
+/// attachment of a local doc, which CouchDB refuses.
+#[test]
+fn local_doc_attachment_path_is_refused() {
+    let db = new_db("localatt");
+    put(&format!("/{db}/_local/repl"), &json!({"x": 1}));
+    get(&format!("/{db}/_local/repl/abc")).assert_error(
+        400,
+        "bad_request",
+        Some("_local documents do not accept attachments."),
+    );
+    assert_eq!(
+        put(&format!("/{db}/_local/repl%2Fabc"), &json!({})).status,
+        201
+    );
+    assert_eq!(
+        get(&format!("/{db}/_local/repl%2Fabc")).body["_id"],
+        "_local/repl/abc"
+    );
 }

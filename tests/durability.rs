@@ -111,8 +111,13 @@ fn attachment_files_survive_kill_9_and_are_reclaimed() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, url) = start(dir.path());
     let client = reqwest::blocking::Client::new();
-    assert_eq!(client.put(format!("{url}/atts")).send().unwrap().status(), 201);
-    let body: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    assert_eq!(
+        client.put(format!("{url}/atts")).send().unwrap().status(),
+        201
+    );
+    let body: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let mut revs = Vec::new();
     for doc in ["a", "b"] {
         let r = client
@@ -131,16 +136,30 @@ fn attachment_files_survive_kill_9_and_are_reclaimed() {
     let files = |root: &std::path::Path| -> usize {
         walk(&root.join("attachments"))
             .iter()
-            .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("tmp-")))
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("tmp-"))
+            })
             .count()
     };
     // identical bodies are stored once
     assert_eq!(files(dir.path()), 1);
     let (mut child, url) = start(dir.path());
-    let got = client.get(format!("{url}/atts/a/big.bin")).send().unwrap().bytes().unwrap();
-    assert!(got.as_ref() == body.as_slice(), "attachment differs after restart");
+    let got = client
+        .get(format!("{url}/atts/a/big.bin"))
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    assert!(
+        got.as_ref() == body.as_slice(),
+        "attachment differs after restart"
+    );
     for (doc, rev) in ["a", "b"].iter().zip(&revs) {
-        let r = client.delete(format!("{url}/atts/{doc}/big.bin?rev={rev}")).send().unwrap();
+        let r = client
+            .delete(format!("{url}/atts/{doc}/big.bin?rev={rev}"))
+            .send()
+            .unwrap();
         assert_eq!(r.status(), 200);
     }
     let r = client
@@ -165,7 +184,14 @@ fn attachment_files_survive_kill_9_and_are_reclaimed() {
         .send()
         .unwrap();
     assert_eq!(files(dir.path()), 1);
-    assert_eq!(client.delete(format!("{url}/atts")).send().unwrap().status(), 200);
+    assert_eq!(
+        client
+            .delete(format!("{url}/atts"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
     let mut removed = false;
     for _ in 0..200 {
         if files(dir.path()) == 0 {

@@ -152,8 +152,11 @@ impl Params {
                 m.insert(name.to_string(), Value::from(v));
             }
         }
+        // `key=X` is the one-key range startkey=X&endkey=X, not a `keys` lookup.
         if let Some(key) = m.remove("key") {
-            m.insert("keys".into(), Value::Array(vec![key]));
+            m.insert("startkey".into(), key.clone());
+            m.insert("endkey".into(), key);
+            m.insert("inclusive_end".into(), Value::Bool(true));
         }
         Params::from_json(&m)
     }
@@ -318,7 +321,8 @@ impl RowSink for Collected {
         true
     }
     fn row(&mut self, row: &[u8]) -> bool {
-        self.rows.push(serde_json::from_slice(row).unwrap_or(Value::Null));
+        self.rows
+            .push(serde_json::from_slice(row).unwrap_or(Value::Null));
         true
     }
     fn end(&mut self) {}
@@ -443,9 +447,17 @@ fn key_row(db: &Database, key: &Value, p: &Params) -> Result<Vec<u8>> {
 }
 
 /// `{"id","key","value":{"rev"}[,"doc"]}` for a live document, as JSON text.
-fn doc_row(db: &Database, id: &str, record: &DocRecord, winner: &Rev, p: &Params) -> Result<Vec<u8>> {
+fn doc_row(
+    db: &Database,
+    id: &str,
+    record: &DocRecord,
+    winner: &Rev,
+    p: &Params,
+) -> Result<Vec<u8>> {
     let id_json = serde_json::to_string(id).map_err(|e| Error::Corrupt(e.to_string()))?;
-    let mut row = format!("{{\"id\":{id_json},\"key\":{id_json},\"value\":{{\"rev\":\"{winner}\"}}").into_bytes();
+    let mut row =
+        format!("{{\"id\":{id_json},\"key\":{id_json},\"value\":{{\"rev\":\"{winner}\"}}")
+            .into_bytes();
     if p.include_docs {
         row.extend_from_slice(b",\"doc\":");
         match render_json(db, id, record, winner, p.opts)? {

@@ -187,6 +187,11 @@ pub async fn handle(
     id: String,
     name: String,
 ) -> Result<HttpResponse> {
+    if id.starts_with("_local/") {
+        return Err(Error::bad_request(
+            "_local documents do not accept attachments.",
+        ));
+    }
     validate_doc_id(&id)?;
     match req.method().as_str() {
         "GET" | "HEAD" => get(req, db, id, name).await,
@@ -292,20 +297,31 @@ async fn get(
         let nothing = futures::stream::empty::<Result<Bytes, Error>>();
         return Ok(builder.body(SizedStream::new(to - from, nothing)));
     }
-    let reader = db.blob_reader(&meta, !send_gzip)?.ok_or_else(|| Error::Corrupt("attachment body missing".into()))?;
+    let reader = db
+        .blob_reader(&meta, !send_gzip)?
+        .ok_or_else(|| Error::Corrupt("attachment body missing".into()))?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, Error>>(4);
     tokio::task::spawn_blocking(move || {
-        let sent = copy_range(reader, from, to, |piece| tx.blocking_send(Ok(Bytes::copy_from_slice(piece))).is_ok());
+        let sent = copy_range(reader, from, to, |piece| {
+            tx.blocking_send(Ok(Bytes::copy_from_slice(piece))).is_ok()
+        });
         if let Err(e) = sent {
             let _ = tx.blocking_send(Err(e));
         }
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     Ok(builder.body(SizedStream::new(to - from, stream)))
 }
 
 /// Several ranges at once: 206 `multipart/byteranges`, as CouchDB sends them.
-fn multipart_ranges(db: Arc<Database>, meta: AttMeta, ranges: Vec<(u64, u64)>, total: u64) -> HttpResponse {
+fn multipart_ranges(
+    db: Arc<Database>,
+    meta: AttMeta,
+    ranges: Vec<(u64, u64)>,
+    total: u64,
+) -> HttpResponse {
     let boundary = super::multipart::boundary();
     let ctype = format!("multipart/byteranges; boundary=\"{boundary}\"");
     super::response::stream_typed(StatusCode::PARTIAL_CONTENT, ctype, move |sender| {
@@ -321,8 +337,9 @@ fn multipart_ranges(db: Arc<Database>, meta: AttMeta, ranges: Vec<(u64, u64)>, t
             if !out.write(head.as_bytes()) {
                 return Ok(());
             }
-            let reader =
-                db.blob_reader(&meta, true)?.ok_or_else(|| Error::Corrupt("attachment body missing".into()))?;
+            let reader = db
+                .blob_reader(&meta, true)?
+                .ok_or_else(|| Error::Corrupt("attachment body missing".into()))?;
             if !copy_range(reader, from, to + 1, |piece| out.write(piece))? {
                 return Ok(());
             }
@@ -379,13 +396,25 @@ fn accepts_gzip(req: &HttpRequest) -> bool {
 /// starting at `0-`), else inclusive `(from, to)` ranges; a range ending
 /// before it starts, or starting past the end, is 416.
 fn parse_ranges(header: &str, total: u64) -> Result<Option<Vec<(u64, u64)>>> {
-    let Some(spec) = header.trim().strip_prefix("bytes=") else { return Ok(None) };
+    let Some(spec) = header.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
     let mut raw = Vec::new();
     for item in spec.split(',') {
-        let Some((a, b)) = item.trim().split_once('-') else { return Ok(None) };
+        let Some((a, b)) = item.trim().split_once('-') else {
+            return Ok(None);
+        };
         let (a, b) = (a.trim(), b.trim());
-        let from = if a.is_empty() { None } else { Some(a.parse::<u64>().ok()) };
-        let to = if b.is_empty() { None } else { Some(b.parse::<u64>().ok()) };
+        let from = if a.is_empty() {
+            None
+        } else {
+            Some(a.parse::<u64>().ok())
+        };
+        let to = if b.is_empty() {
+            None
+        } else {
+            Some(b.parse::<u64>().ok())
+        };
         match (from, to) {
             (Some(None), _) | (_, Some(None)) | (None, None) => return Ok(None),
             (f, t) => raw.push((f.flatten(), t.flatten())),
@@ -519,7 +548,11 @@ async fn put(
         .next()
         .ok_or(Error::Conflict)??;
     let mut res = created(req, &db, &id, &edited, false);
-    let location = format!("{}/{}", super::document::location(req, &db, &id), encode_segment(&att_name));
+    let location = format!(
+        "{}/{}",
+        super::document::location(req, &db, &id),
+        encode_segment(&att_name)
+    );
     if let Ok(value) = header::HeaderValue::from_str(&location) {
         res.headers_mut().insert(header::LOCATION, value);
     }
@@ -539,10 +572,16 @@ async fn delete(
         let reader = db.clone();
         let has_it = blocking(move || {
             let (_, _, body) = open_revision(&reader, &id, None)?;
-            Ok(attachment::stored_atts(&body).iter().any(|(n, _)| *n == name))
+            Ok(attachment::stored_atts(&body)
+                .iter()
+                .any(|(n, _)| *n == name))
         })
         .await?;
-        return Err(if has_it { Error::Conflict } else { missing_attachment() });
+        return Err(if has_it {
+            Error::Conflict
+        } else {
+            missing_attachment()
+        });
     };
     let reader = db.clone();
     let doc_id = id.clone();

@@ -93,7 +93,14 @@ pub async fn bulk_docs(
         results.push((i, value));
     }
     let _gc = db.blob_guard().await;
-    let outcomes = save(state, db.clone(), parsed, new_edits, request::delays_commit(req)).await?;
+    let outcomes = save(
+        state,
+        db.clone(),
+        parsed,
+        new_edits,
+        request::delays_commit(req),
+    )
+    .await?;
     let mut out: Vec<Value> = Vec::with_capacity(outcomes.len() + results.len());
     for (id, outcome) in ids.iter().zip(outcomes) {
         match outcome {

@@ -91,8 +91,12 @@ pub fn render_json(
         || opts.local_seq
         || opts.attachments);
     if plain {
-        let Some(info) = record.tree.get(rev) else { return Ok(None) };
-        let Some(raw) = db.body_raw(id, rev)? else { return Ok(None) };
+        let Some(info) = record.tree.get(rev) else {
+            return Ok(None);
+        };
+        let Some(raw) = db.body_raw(id, rev)? else {
+            return Ok(None);
+        };
         if !contains(&raw, b"\"_attachments\"") && raw.len() >= 2 {
             let inner = raw[1..raw.len() - 1].trim_ascii();
             let id_json = serde_json::to_string(id).map_err(|e| Error::Corrupt(e.to_string()))?;
@@ -112,7 +116,9 @@ pub fn render_json(
         }
     }
     match render(db, id, record, rev, opts)? {
-        Some(doc) => serde_json::to_vec(&doc).map(Some).map_err(|e| Error::Corrupt(e.to_string())),
+        Some(doc) => serde_json::to_vec(&doc)
+            .map(Some)
+            .map_err(|e| Error::Corrupt(e.to_string())),
         None => Ok(None),
     }
 }
@@ -275,7 +281,10 @@ async fn get(req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpRes
     let atts_since = parse_atts_since(&q)?;
     // `atts_since` asks for the data of newer attachments (CouchDB adds
     // `attachments` with it).
-    let opts = ReadOpts { attachments: opts.attachments || atts_since.is_some(), ..opts };
+    let opts = ReadOpts {
+        attachments: opts.attachments || atts_since.is_some(),
+        ..opts
+    };
     if let Some(open_revs) = q.get("open_revs") {
         let spec = open_revs.to_string();
         if request::accepts_json_only(req) {
@@ -625,6 +634,20 @@ async fn delete(
     id: String,
 ) -> Result<HttpResponse> {
     let q = Query::from_request(req);
+    // CouchDB opens the document first: a missing or deleted one is 404.
+    let reader = db.clone();
+    let doc_id = id.clone();
+    blocking(move || {
+        let record = reader
+            .record(&doc_id)?
+            .ok_or_else(|| Error::not_found("missing"))?;
+        match record.tree.winner() {
+            Some((_, info)) if !info.deleted => Ok(()),
+            Some(_) => Err(Error::not_found("deleted")),
+            None => Err(Error::not_found("missing")),
+        }
+    })
+    .await?;
     let Some(rev) = requested_rev(req, &q)? else {
         return Err(Error::Conflict);
     };
@@ -678,7 +701,9 @@ async fn copy(
     // The source revision's stored body, attachments included (they are
     // copied by reference: same digests, no new bodies).
     let mut body = blocking(move || {
-        let record = reader.record(&id)?.ok_or_else(|| Error::not_found("missing"))?;
+        let record = reader
+            .record(&id)?
+            .ok_or_else(|| Error::not_found("missing"))?;
         let rev = match src_rev {
             Some(rev) => rev,
             None => match record.tree.winner() {
@@ -687,7 +712,9 @@ async fn copy(
                 None => return Err(Error::not_found("missing")),
             },
         };
-        reader.body(&id, &rev)?.ok_or_else(|| Error::not_found("missing"))
+        reader
+            .body(&id, &rev)?
+            .ok_or_else(|| Error::not_found("missing"))
     })
     .await?;
     let atts = attachment::stored_atts(&body);
@@ -696,7 +723,11 @@ async fn copy(
         id: Some(dest_id.clone()),
         revs: dest_rev.into_iter().collect(),
         body,
-        attachments: Some(atts.into_iter().map(|(n, m)| (n, attachment::AttInput::Stored(m))).collect()),
+        attachments: Some(
+            atts.into_iter()
+                .map(|(n, m)| (n, attachment::AttInput::Stored(m)))
+                .collect(),
+        ),
         ..Default::default()
     };
     let _gc = db.blob_guard().await;

@@ -156,7 +156,12 @@ impl Route {
                 let id = format!("_design/{}", rest[1]);
                 attachment_or_doc(db, id, &rest[2..])
             }
-            ("_local", _) => Route::LocalDoc(db, format!("_local/{}", rest[1..].join("/"))),
+            // `/db/_local/a/b` names an attachment, which CouchDB refuses
+            // for local docs; an id with a slash must be sent as `%2F`.
+            ("_local", 2) => Route::LocalDoc(db, format!("_local/{}", rest[1])),
+            ("_local", _) => {
+                Route::Attachment(db, format!("_local/{}", rest[1]), rest[2..].join("/"))
+            }
             (_, 1) => match DbEndpoint::from_segment(first) {
                 Some(ep) => Route::DbEndpoint(db, ep),
                 None if first.starts_with("_local/") => Route::LocalDoc(db, first.to_string()),
@@ -270,11 +275,23 @@ mod tests {
                 Route::DbEndpoint(s("db"), DbEndpoint::Security),
             ),
             ("/db/_find", Route::DbEndpoint(s("db"), DbEndpoint::Find)),
-            ("/db/_explain", Route::DbEndpoint(s("db"), DbEndpoint::Explain)),
+            (
+                "/db/_explain",
+                Route::DbEndpoint(s("db"), DbEndpoint::Explain),
+            ),
             ("/db/_index", Route::DbEndpoint(s("db"), DbEndpoint::Index)),
-            ("/db/_index/_bulk_delete", Route::DbEndpoint(s("db"), DbEndpoint::Index)),
-            ("/db/_index/_design/x/json/name", Route::DbEndpoint(s("db"), DbEndpoint::Index)),
-            ("/db/_index/x/json/name", Route::DbEndpoint(s("db"), DbEndpoint::Index)),
+            (
+                "/db/_index/_bulk_delete",
+                Route::DbEndpoint(s("db"), DbEndpoint::Index),
+            ),
+            (
+                "/db/_index/_design/x/json/name",
+                Route::DbEndpoint(s("db"), DbEndpoint::Index),
+            ),
+            (
+                "/db/_index/x/json/name",
+                Route::DbEndpoint(s("db"), DbEndpoint::Index),
+            ),
             ("/db/doc", Route::Doc(s("db"), s("doc"))),
             ("/db/a%2Fb", Route::Doc(s("db"), s("a/b"))),
             ("/db/_design/x", Route::Doc(s("db"), s("_design/x"))),
@@ -291,6 +308,10 @@ mod tests {
             (
                 "/db/_local/sync_a%2Fb",
                 Route::LocalDoc(s("db"), s("_local/sync_a/b")),
+            ),
+            (
+                "/db/_local/sync_a/b",
+                Route::Attachment(s("db"), s("_local/sync_a"), s("b")),
             ),
             (
                 "/db/doc/att%20name",

@@ -73,7 +73,11 @@ pub fn db_dir(root: &Path, db: u64) -> PathBuf {
 
 impl BlobStore {
     pub(super) fn new(tree: sled::Db, db: u64, root: Option<&Path>) -> BlobStore {
-        BlobStore { tree, db, dir: root.map(|r| db_dir(r, db)) }
+        BlobStore {
+            tree,
+            db,
+            dir: root.map(|r| db_dir(r, db)),
+        }
     }
 
     fn file_of(&self, dir: &Path, md5: &[u8; 16]) -> PathBuf {
@@ -88,15 +92,22 @@ impl BlobStore {
                 std::fs::create_dir_all(dir).map_err(io_err)?;
                 let tmp = dir.join(format!("tmp-{blob:016x}"));
                 let file = File::create(&tmp).map_err(io_err)?;
-                Sink::File { out: BufWriter::with_capacity(CHUNK, file), tmp }
+                Sink::File {
+                    out: BufWriter::with_capacity(CHUNK, file),
+                    tmp,
+                }
             }
-            None => Sink::Chunks { pending: Vec::with_capacity(CHUNK), next_chunk: 0 },
+            None => Sink::Chunks {
+                pending: Vec::with_capacity(CHUNK),
+                next_chunk: 0,
+            },
         };
         Ok(BlobWriter {
             store: self.clone(),
             blob,
             sink,
-            gzip: (encoding == Encoding::Compress).then(|| GzEncoder::new(Vec::new(), flate2::Compression::new(8))),
+            gzip: (encoding == Encoding::Compress)
+                .then(|| GzEncoder::new(Vec::new(), flate2::Compression::new(8))),
             pregzipped: encoding == Encoding::Gzipped,
             stored_md5: Md5::new(),
             identity_md5: Md5::new(),
@@ -114,17 +125,26 @@ impl BlobStore {
 
     /// Opens a stored body; `decode_gzip` un-gzips compressed ones.
     pub fn reader(&self, md5: &[u8; 16], decode_gzip: bool) -> Result<Option<BlobReader>> {
-        let Some(entry) = self.entry(md5)? else { return Ok(None) };
+        let Some(entry) = self.entry(md5)? else {
+            return Ok(None);
+        };
         let source = match &self.dir {
             Some(dir) => match File::open(self.file_of(dir, md5)) {
                 Ok(file) => Source::File(file),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => return Err(io_err(e)),
             },
-            None => Source::Chunks(Box::new(self.tree.scan_prefix(keys::chunk_prefix(self.db, entry.blob)))),
+            None => Source::Chunks(Box::new(
+                self.tree
+                    .scan_prefix(keys::chunk_prefix(self.db, entry.blob)),
+            )),
         };
         let decoder = (decode_gzip && entry.gzip).then(|| GzDecoder::new(Vec::new()));
-        Ok(Some(BlobReader { source, decoder, finished: false }))
+        Ok(Some(BlobReader {
+            source,
+            decoder,
+            finished: false,
+        }))
     }
 
     /// Deletes every body whose digest is not in `referenced`, and what
@@ -137,7 +157,10 @@ impl BlobStore {
         for item in self.tree.scan_prefix(&prefix) {
             let (key, raw) = item?;
             let entry: BlobEntry = decode(&raw)?;
-            let Some(md5) = key.get(prefix.len()..).and_then(|b| <[u8; 16]>::try_from(b).ok()) else {
+            let Some(md5) = key
+                .get(prefix.len()..)
+                .and_then(|b| <[u8; 16]>::try_from(b).ok())
+            else {
                 continue;
             };
             if referenced.contains(&md5) {
@@ -231,7 +254,10 @@ impl BlobWriter {
         self.stored_len += data.len() as u64;
         match &mut self.sink {
             Sink::File { out, .. } => out.write_all(data).map_err(io_err),
-            Sink::Chunks { pending, next_chunk } => {
+            Sink::Chunks {
+                pending,
+                next_chunk,
+            } => {
                 while !data.is_empty() {
                     let take = (CHUNK - pending.len()).min(data.len());
                     pending.extend_from_slice(&data[..take]);
@@ -258,8 +284,17 @@ impl BlobWriter {
         let stored: [u8; 16] = self.stored_md5.clone().finalize().into();
         let identity: [u8; 16] = self.identity_md5.clone().finalize().into();
         let gzip = self.pregzipped || self.stored_len != self.identity_len || stored != identity;
-        let exists = self.store.tree.contains_key(keys::blob_key(self.store.db, &stored))?;
-        match std::mem::replace(&mut self.sink, Sink::Chunks { pending: Vec::new(), next_chunk: 0 }) {
+        let exists = self
+            .store
+            .tree
+            .contains_key(keys::blob_key(self.store.db, &stored))?;
+        match std::mem::replace(
+            &mut self.sink,
+            Sink::Chunks {
+                pending: Vec::new(),
+                next_chunk: 0,
+            },
+        ) {
             Sink::File { out, tmp } => {
                 let file = out.into_inner().map_err(|e| io_err(e.into_error()))?;
                 let dir = self.store.dir.clone().unwrap_or_default();
@@ -268,10 +303,15 @@ impl BlobWriter {
                 } else {
                     file.sync_all().map_err(io_err)?;
                     std::fs::rename(&tmp, self.store.file_of(&dir, &stored)).map_err(io_err)?;
-                    File::open(&dir).and_then(|d| d.sync_all()).map_err(io_err)?;
+                    File::open(&dir)
+                        .and_then(|d| d.sync_all())
+                        .map_err(io_err)?;
                 }
             }
-            Sink::Chunks { pending, next_chunk } => {
+            Sink::Chunks {
+                pending,
+                next_chunk,
+            } => {
                 if exists {
                     self.discard()?;
                 } else if !pending.is_empty() {
@@ -281,9 +321,15 @@ impl BlobWriter {
             }
         }
         if !exists {
-            let entry =
-                BlobEntry { blob: self.blob, stored_len: self.stored_len, identity_len: self.identity_len, gzip };
-            self.store.tree.insert(keys::blob_key(self.store.db, &stored), encode(&entry)?)?;
+            let entry = BlobEntry {
+                blob: self.blob,
+                stored_len: self.stored_len,
+                identity_len: self.identity_len,
+                gzip,
+            };
+            self.store
+                .tree
+                .insert(keys::blob_key(self.store.db, &stored), encode(&entry)?)?;
         }
         Ok(AttMeta {
             content_type: content_type.to_string(),
@@ -304,7 +350,12 @@ impl BlobWriter {
             },
             Sink::Chunks { .. } => {
                 let mut batch = sled::Batch::default();
-                for k in self.store.tree.scan_prefix(keys::chunk_prefix(self.store.db, self.blob)).keys() {
+                for k in self
+                    .store
+                    .tree
+                    .scan_prefix(keys::chunk_prefix(self.store.db, self.blob))
+                    .keys()
+                {
                     batch.remove(k?);
                 }
                 Ok(self.store.tree.apply_batch(batch)?)

@@ -157,10 +157,10 @@ test('replicated (new_edits=false) writes make conflicts: winner, _conflicts, op
   // Resolving: delete the loser, the conflict is gone and the loser shows in deleted_conflicts.
   const del = await db.destroy('c', low);
   assert.match(del.rev, /^2-/);
-  const after = await db.get('c', { conflicts: true, deleted_conflicts: true });
-  assert.equal(after._rev, high);
-  assert.equal(after._conflicts, undefined);
-  assert.deepEqual(after._deleted_conflicts, [del.rev], 'the tombstone leaf is listed');
+  const resolved = await db.get('c', { conflicts: true, deleted_conflicts: true });
+  assert.equal(resolved._rev, high);
+  assert.equal(resolved._conflicts, undefined);
+  assert.deepEqual(resolved._deleted_conflicts, [del.rev], 'the tombstone leaf is listed');
 });
 
 test('db.head returns the headers with the ETag of the current rev; missing is 404', async () => {
