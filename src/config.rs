@@ -38,6 +38,10 @@ pub struct Config {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "SETTEE_WORKERS")]
     pub workers: Option<usize>,
+    /// sled's page cache in MiB: more is faster on large databases
+    /// (`_changes?include_docs`, index builds), less keeps memory small.
+    #[arg(long, env = "SETTEE_CACHE_MB", default_value_t = 16)]
+    pub cache_mb: u64,
     /// A CouchDB-style ini file (`[admins]`, `[chttpd_auth]`, `[cors]`, `[ssl]`, …);
     /// plain admin passwords in it are replaced by their hashes.
     #[arg(long = "config", env = "SETTEE_CONFIG", value_name = "FILE")]
@@ -62,6 +66,7 @@ impl Config {
             max_document_size: 8_000_000,
             max_http_request_size: 4_294_967_296,
             workers: Some(2),
+            cache_mb: 16,
             config_file: None,
             admins: Vec::new(),
             // a test fixture: the binary's default stays strict

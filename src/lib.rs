@@ -34,7 +34,7 @@ pub struct Server {
 impl Server {
     /// Opens storage, binds the listener and starts serving.
     pub async fn start(config: Config) -> std::io::Result<Server> {
-        let store = Store::open(&config.data_dir, config.in_memory)
+        let store = Store::open(&config.data_dir, config.in_memory, config.cache_mb)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let uuid = store
             .server_uuid()

@@ -38,8 +38,6 @@ pub struct DbMeta {
 pub const DEFAULT_SECURITY: &str =
     r#"{"members":{"roles":["_admin"]},"admins":{"roles":["_admin"]}}"#;
 
-/// sled's page cache: small, so a server's memory stays small.
-const SLED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 /// sled's log segment size. The default (512 KiB) costs about four times
 /// the resident memory under sustained writes for no measurable speed-up.
 const SLED_SEGMENT_BYTES: usize = 256 * 1024;
@@ -62,7 +60,8 @@ pub struct Store {
 
 impl Store {
     /// Opens (or creates) the store under `dir`, or a purely in-memory one.
-    pub fn open(dir: &std::path::Path, in_memory: bool) -> Result<Arc<Store>> {
+    /// `cache_mb` sizes sled's page cache.
+    pub fn open(dir: &std::path::Path, in_memory: bool, cache_mb: u64) -> Result<Arc<Store>> {
         let config = if in_memory {
             sled::Config::new().temporary(true)
         } else {
@@ -70,7 +69,7 @@ impl Store {
                 .path(dir)
                 .mode(sled::Mode::HighThroughput)
         }
-        .cache_capacity(SLED_CACHE_BYTES)
+        .cache_capacity(cache_mb.saturating_mul(1024 * 1024))
         .segment_size(SLED_SEGMENT_BYTES);
         let tree = config.open()?;
         let commit = if in_memory {
