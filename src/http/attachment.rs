@@ -209,16 +209,7 @@ fn open_revision(
     let record = db.record(id)?.ok_or_else(|| Error::not_found("missing"))?;
     let rev = match rev {
         Some(r) => r.clone(),
-        None => {
-            let (winner, info) = record
-                .tree
-                .winner()
-                .ok_or_else(|| Error::not_found("missing"))?;
-            if info.deleted {
-                return Err(Error::not_found("deleted"));
-            }
-            winner
-        }
+        None => record.open_winner()?,
     };
     let body = db
         .body(id, &rev)?

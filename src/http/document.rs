@@ -428,16 +428,7 @@ fn read_rendered(
             .map(|(r, _)| r)
             .ok_or_else(|| Error::not_found("missing"))?,
         Some(rev) => rev,
-        None => {
-            let (winner, info) = record
-                .tree
-                .winner()
-                .ok_or_else(|| Error::not_found("missing"))?;
-            if info.deleted {
-                return Err(Error::not_found("deleted"));
-            }
-            winner
-        }
+        None => record.open_winner()?,
     };
     render_full(db, id, &record, &rev, opts, atts_since, multipart)?
         .ok_or_else(|| Error::not_found("missing"))
@@ -641,11 +632,7 @@ async fn delete(
         let record = reader
             .record(&doc_id)?
             .ok_or_else(|| Error::not_found("missing"))?;
-        match record.tree.winner() {
-            Some((_, info)) if !info.deleted => Ok(()),
-            Some(_) => Err(Error::not_found("deleted")),
-            None => Err(Error::not_found("missing")),
-        }
+        record.open_winner().map(|_| ())
     })
     .await?;
     let Some(rev) = requested_rev(req, &q)? else {
@@ -706,11 +693,7 @@ async fn copy(
             .ok_or_else(|| Error::not_found("missing"))?;
         let rev = match src_rev {
             Some(rev) => rev,
-            None => match record.tree.winner() {
-                Some((winner, info)) if !info.deleted => winner,
-                Some(_) => return Err(Error::not_found("deleted")),
-                None => return Err(Error::not_found("missing")),
-            },
+            None => record.open_winner()?,
         };
         reader
             .body(&id, &rev)?

@@ -35,6 +35,16 @@ pub struct DocRecord {
 }
 
 impl DocRecord {
+    /// The winning revision of a document a client opens without naming a
+    /// revision: 404 `deleted` when it is a tombstone, as CouchDB.
+    pub fn open_winner(&self) -> Result<Rev> {
+        match self.tree.winner() {
+            Some((winner, info)) if !info.deleted => Ok(winner),
+            Some(_) => Err(Error::not_found("deleted")),
+            None => Err(Error::not_found("missing")),
+        }
+    }
+
     /// Whether the winning revision is a tombstone.
     pub fn deleted(&self) -> bool {
         self.tree.winner().is_some_and(|(_, info)| info.deleted)
