@@ -28,6 +28,7 @@ use crate::couch::mango::field::parse_field;
 use crate::couch::mango::index::{check_language, remove_from, IndexDef, IndexKind, IndexRequest};
 use crate::couch::mango::plan::{self, end_key, id_bounds, scan_bounds, start_key, Plan, Strategy};
 use crate::couch::mango::query::{decode_bookmark, encode_bookmark, extract_fields, FindRequest};
+use crate::couch::mango::Selector;
 use crate::error::{Error, Result};
 use crate::storage::Database;
 
@@ -585,6 +586,17 @@ struct Sink<'a> {
 }
 
 impl Sink<'_> {
+    /// Reads one candidate document, counts it in the execution stats and
+    /// offers it if it matches; false once no more are wanted.
+    fn examine(&mut self, db: &Database, id: &str, opts: ReadOpts, sel: &Selector) -> Result<bool> {
+        self.stats.keys += 1;
+        let Some(doc) = load(db, id, opts)? else {
+            return Ok(true);
+        };
+        self.stats.docs += 1;
+        Ok(!sel.matches(&doc) || self.offer(&doc, id.as_bytes()))
+    }
+
     /// Offers a matching document; false once no more are wanted.
     fn offer(&mut self, doc: &Value, position: &[u8]) -> bool {
         if self.limit == 0 {
@@ -615,16 +627,15 @@ impl Sink<'_> {
     }
 }
 
+/// The winning revision of a live document, rendered; `None` when missing
+/// or deleted.
 fn load(db: &Database, id: &str, opts: ReadOpts) -> Result<Option<Value>> {
     let Some(record) = db.record(id)? else {
         return Ok(None);
     };
-    let Some((rev, info)) = record.tree.winner() else {
+    let Ok(rev) = record.open_winner() else {
         return Ok(None);
     };
-    if info.deleted {
-        return Ok(None);
-    }
     render(db, id, &record, &rev, opts)
 }
 
@@ -702,12 +713,7 @@ fn run(
                     if id.starts_with("_design/") || record.deleted() {
                         continue;
                     }
-                    sink.stats.keys += 1;
-                    let Some(doc) = load(db, &id, opts)? else {
-                        continue;
-                    };
-                    sink.stats.docs += 1;
-                    if sel.matches(&doc) && !sink.offer(&doc, id.as_bytes()) {
+                    if !sink.examine(db, &id, opts, sel)? {
                         break;
                     }
                 }
@@ -745,12 +751,7 @@ fn run(
                             continue;
                         }
                     }
-                    sink.stats.keys += 1;
-                    let Some(doc) = load(db, &id, opts)? else {
-                        continue;
-                    };
-                    sink.stats.docs += 1;
-                    if sel.matches(&doc) && !sink.offer(&doc, id.as_bytes()) {
+                    if !sink.examine(db, &id, opts, sel)? {
                         break;
                     }
                 }
