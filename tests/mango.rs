@@ -342,6 +342,86 @@ fn operators_and_paths() {
     assert_eq!(ids(&r), ["b", "c"]);
 }
 
+/// An index created over an existing database (many writer chunks, deleted
+/// docs, docs without the fields, a design doc) answers exactly what a full
+/// scan would, and updates after the build move its entries.
+#[test]
+fn index_built_over_existing_documents() {
+    let db = new_db("mango-build");
+    for batch in 0..3 {
+        let docs = (batch * 1000..(batch + 1) * 1000)
+            .map(|n| match n % 7 {
+                0 => json!({"_id": format!("d{n:05}"), "type": format!("t{}", n % 5)}),
+                _ => json!({"_id": format!("d{n:05}"), "type": format!("t{}", n % 5), "n": n}),
+            })
+            .collect();
+        bulk(&db, docs);
+    }
+    for n in (3..3000).step_by(30) {
+        let id = format!("d{n:05}");
+        let rev = get(&format!("/{db}/{id}")).body["_rev"].clone();
+        let r = req(
+            Method::DELETE,
+            &format!("/{db}/{id}?rev={}", rev.as_str().unwrap()),
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let r = post(
+        &format!("/{db}/_index"),
+        &json!({"index": {"fields": ["type", "n"]}, "name": "type-n", "ddoc": "tn"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let query = json!({
+        "selector": {"type": "t3", "n": {"$gt": 1000}},
+        "use_index": ["_design/tn", "type-n"],
+        "limit": 5000,
+        "execution_stats": true,
+    });
+    let r = find(&db, query.clone());
+    assert_eq!(r.status, 200, "{}", r.text);
+    let expected: Vec<u64> = (1001..3000)
+        .filter(|n| n % 5 == 3 && n % 7 != 0 && n % 30 != 3)
+        .collect();
+    let mut found: Vec<u64> = r.body["docs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(found, expected, "index order is (type, n)");
+    assert_eq!(
+        r.body["execution_stats"]["total_docs_examined"].as_u64(),
+        Some(expected.len() as u64),
+        "{}",
+        r.body["execution_stats"]
+    );
+
+    // Moving a document out of the range, and back into it elsewhere.
+    let doc = get(&format!("/{db}/d01003")).body;
+    let moved = json!({"_rev": doc["_rev"], "type": "t3", "n": 5});
+    assert_eq!(
+        req(Method::PUT, &format!("/{db}/d01003"), Some(&moved)).status,
+        201
+    );
+    let doc = get(&format!("/{db}/d01004")).body;
+    let moved = json!({"_rev": doc["_rev"], "type": "t3", "n": 4000});
+    assert_eq!(
+        req(Method::PUT, &format!("/{db}/d01004"), Some(&moved)).status,
+        201
+    );
+    let r = find(&db, query);
+    found = r.body["docs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["n"].as_u64().unwrap())
+        .collect();
+    let mut expected: Vec<u64> = expected.into_iter().filter(|&n| n != 1003).collect();
+    expected.push(4000);
+    assert_eq!(found, expected);
+}
+
 #[test]
 fn writes_are_visible_to_the_next_find() {
     let db = new_db("mango-fresh");

@@ -34,21 +34,29 @@ use crate::error::{Error, Result};
 /// Documents per catch-up batch.
 const BATCH: usize = 2000;
 
-/// Entries sorted and written together during an initial build.
-const SORTED_RUN: usize = 250_000;
+/// Entries per writer message during an initial build.
+const WRITE_CHUNK: usize = 2000;
 
-/// Writes entries in key order, in batches.
-fn write_sorted(tree: &sled::Db, entries: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
-    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    for chunk in entries.chunks(10_000) {
-        let mut batch = sled::Batch::default();
+/// A chunk of index and back entries on its way to the writer thread.
+type EntryChunk = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Inserts entries that arrive over `rx`, until the sender is dropped.
+/// Plain inserts, not batches: a sled batch takes an exclusive lock and
+/// costs the same per key.
+fn insert_all(tree: &sled::Db, rx: std::sync::mpsc::Receiver<EntryChunk>) -> Result<()> {
+    for chunk in rx {
         for (k, v) in chunk {
-            batch.insert(k.as_slice(), v.as_slice());
+            tree.insert(k, v)?;
         }
-        tree.apply_batch(batch)?;
     }
-    entries.clear();
     Ok(())
+}
+
+/// The result of a scoped writer thread; a panic there is an error here.
+fn joined(handle: std::thread::ScopedJoinHandle<'_, Result<()>>) -> Result<()> {
+    handle
+        .join()
+        .map_err(|_| Error::Corrupt("index writer thread panicked".into()))?
 }
 
 /// Stored per index.
@@ -299,6 +307,12 @@ impl Database {
 
     /// Fills an empty index from the document records in id order; every
     /// change up to `upto` is covered (later ones by the caller's catch-up).
+    ///
+    /// Reading and writing overlap: this thread reads documents and
+    /// computes their entries, a second one inserts them (index and back
+    /// entries, in chunks over a bounded channel, so memory stays flat).
+    /// The index's metadata is written last: an index without it is built
+    /// again from scratch.
     fn initial_build(
         &self,
         def: &IndexDef,
@@ -307,60 +321,78 @@ impl Database {
         progress: &mut Progress,
     ) -> Result<()> {
         let (tree, db) = self.raw();
-        let prefix = keys::index_prefix(db, sig);
-        let mut cursor: Option<String> = None;
-        // Entries are written in key order at the end (in slices, so
-        // memory stays bounded): sled inserts far faster in order.
-        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        loop {
-            let start = cursor.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-            let mut batch = sled::Batch::default();
-            let mut n = 0;
-            for item in self.docs_range(start, Bound::Unbounded, false).take(BATCH) {
-                let (id, record) = item?;
-                n += 1;
-                cursor = Some(id.clone());
-                let Some((rev, info)) = record.tree.winner() else {
-                    continue;
-                };
-                if info.deleted || id.starts_with("_design/") {
-                    continue;
-                }
-                let Some(body) = self.body(&id, &rev)? else {
-                    continue;
-                };
-                let doc = doc_value(&id, &rev.to_string(), body);
-                let Some((key, values)) = def.entry(&id, &doc) else {
-                    continue;
-                };
-                let mut full = prefix.clone();
-                full.extend_from_slice(&key);
-                full.extend_from_slice(id.as_bytes());
-                entries.push((full.clone(), encode(&stored_row(&id, values))?));
-                batch.insert(keys::index_back_key(db, sig, &id), full);
-            }
-            if self.is_deleted() {
-                return Err(Error::db_not_found());
-            }
-            if n == 0 {
-                break;
-            }
-            tree.apply_batch(batch)?;
-            if entries.len() >= SORTED_RUN {
-                write_sorted(tree, &mut entries)?;
-            }
-            progress.changes_done += n as u64;
-            progress.total_changes = progress.total_changes.max(progress.changes_done);
-            self.mango_state().set_progress(*sig, *progress);
-            if n < BATCH {
-                break;
-            }
-        }
-        write_sorted(tree, &mut entries)?;
+        // Entries of a build a crash interrupted (no IndexMeta was
+        // written) may be stale: start from an empty index.
+        self.clear_index_entries(sig)?;
+        std::thread::scope(|scope| -> Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel(4);
+            let writer = scope.spawn(move || insert_all(tree, rx));
+            let read = self.read_for_build(def, sig, progress, &tx);
+            drop(tx);
+            joined(writer).and(read)
+        })?;
         tree.insert(
             keys::index_meta_key(db, sig),
             encode(&IndexMeta { seq: upto })?,
         )?;
+        Ok(())
+    }
+
+    /// The reading half of [`Database::initial_build`]: every live
+    /// document's index entry and back entry, sent to the writer in chunks.
+    fn read_for_build(
+        &self,
+        def: &IndexDef,
+        sig: &[u8; 16],
+        progress: &mut Progress,
+        tx: &std::sync::mpsc::SyncSender<EntryChunk>,
+    ) -> Result<()> {
+        let (_, db) = self.raw();
+        let prefix = keys::index_prefix(db, sig);
+        let writer_gone = || Error::Corrupt("index writer thread stopped".into());
+        let mut chunk = Vec::with_capacity(WRITE_CHUNK);
+        let mut read = 0u64;
+        for item in self.docs_range(Bound::Unbounded, Bound::Unbounded, false) {
+            let (id, record) = item?;
+            read += 1;
+            if read.is_multiple_of(BATCH as u64) {
+                if self.is_deleted() {
+                    return Err(Error::db_not_found());
+                }
+                progress.changes_done = read;
+                progress.total_changes = progress.total_changes.max(read);
+                self.mango_state().set_progress(*sig, *progress);
+            }
+            let Some((rev, info)) = record.tree.winner() else {
+                continue;
+            };
+            if info.deleted || id.starts_with("_design/") {
+                continue;
+            }
+            let Some(body) = self.body(&id, &rev)? else {
+                continue;
+            };
+            let doc = doc_value(&id, &rev.to_string(), body);
+            let Some((key, values)) = def.entry(&id, &doc) else {
+                continue;
+            };
+            let mut full = prefix.clone();
+            full.extend_from_slice(&key);
+            full.extend_from_slice(id.as_bytes());
+            chunk.push((full.clone(), encode(&stored_row(&id, values))?));
+            chunk.push((keys::index_back_key(db, sig, &id), full));
+            if chunk.len() >= WRITE_CHUNK {
+                let full_chunk = std::mem::replace(&mut chunk, Vec::with_capacity(WRITE_CHUNK));
+                tx.send(full_chunk).map_err(|_| writer_gone())?;
+            }
+        }
+        if self.is_deleted() {
+            return Err(Error::db_not_found());
+        }
+        tx.send(chunk).map_err(|_| writer_gone())?;
+        progress.changes_done = read;
+        progress.total_changes = progress.total_changes.max(read);
+        self.mango_state().set_progress(*sig, *progress);
         Ok(())
     }
 
@@ -432,6 +464,19 @@ impl Database {
     pub fn drop_index(&self, sig: &[u8; 16]) -> Result<()> {
         let lock = self.mango_state().lock_for(*sig);
         let _build = lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.clear_index_entries(sig)?;
+        let (tree, db) = self.raw();
+        tree.remove(keys::index_meta_key(db, sig))?;
+        self.mango_state()
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(sig);
+        Ok(())
+    }
+
+    /// Removes every index and back entry of an index.
+    fn clear_index_entries(&self, sig: &[u8; 16]) -> Result<()> {
         let (tree, db) = self.raw();
         for prefix in [
             keys::index_prefix(db, sig),
@@ -450,12 +495,6 @@ impl Database {
                 tree.apply_batch(batch)?;
             }
         }
-        tree.remove(keys::index_meta_key(db, sig))?;
-        self.mango_state()
-            .progress
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(sig);
         Ok(())
     }
 }
