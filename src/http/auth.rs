@@ -20,7 +20,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::router::Route;
-use super::{blocking, AppState};
+use super::{blocking, point_op, AppState};
 use crate::auth::settings::Handler;
 use crate::auth::users::{self, ReadRule};
 use crate::auth::{
@@ -112,8 +112,7 @@ impl UserDocs {
             }
         }
         let id = format!("{}{name}", users::USER_PREFIX);
-        let reader = Arc::clone(&db);
-        let doc = blocking(move || read_user_doc(&reader, &id)).await?;
+        let doc = point_op(|| read_user_doc(&db, &id))?;
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= USER_DOCS_MAX {
             map.clear();

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use super::multipart::{self, RevPart};
 use super::request::{self, Query};
 use super::response::ChunkWriter;
-use super::{blocking, response, server, AppState};
+use super::{blocking, point_op, response, server, AppState};
 use crate::couch::attachment;
 use crate::couch::attachment::AttMeta;
 use crate::couch::doc::{self, DocView, NewDoc, RevStatus};
@@ -223,14 +223,19 @@ pub async fn save(
 ) -> Result<Vec<Result<Edited>>> {
     // per-document write rules (design docs, the users database)
     let (docs, screened) = super::guard::screen(state, &db, docs, new_edits).await?;
-    let results = blocking(move || {
+    let point = is_point_write(&docs);
+    let write = move || {
         let mut docs = docs;
         for doc in &mut docs {
             super::attachment::store_inline(&db, doc)?;
         }
         db.write_docs(docs, new_edits)
-    })
-    .await?;
+    };
+    let results = if point {
+        point_op(write)?
+    } else {
+        blocking(write).await?
+    };
     let commit = state.store.commit();
     let ticket = commit.ticket();
     if !batch {
@@ -334,7 +339,7 @@ async fn get(req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpRes
         && request::header_str(req, header::ACCEPT)
             .is_some_and(|a| a.contains("multipart/related"));
     let reader = db.clone();
-    let rendered = blocking(move || {
+    let read = move || {
         read_rendered(
             &reader,
             &id,
@@ -344,8 +349,13 @@ async fn get(req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpRes
             atts_since.as_deref(),
             wants_multipart,
         )
-    })
-    .await?;
+    };
+    // Attachment bodies make it more than a point read.
+    let rendered = if opts.attachments {
+        blocking(read).await?
+    } else {
+        point_op(read)?
+    };
     let etag = format!(
         "\"{}\"",
         rendered
@@ -618,6 +628,17 @@ pub async fn post_to_db(
     Ok(created(req, &db, &id, &edited, batch))
 }
 
+/// One document with no attachment body to store: a point operation.
+fn is_point_write(docs: &[NewDoc]) -> bool {
+    match docs {
+        [doc] => doc.attachments.as_ref().is_none_or(|atts| {
+            atts.iter()
+                .all(|(_, input)| !matches!(input, attachment::AttInput::Inline { .. }))
+        }),
+        _ => false,
+    }
+}
+
 async fn delete(
     state: &AppState,
     req: &HttpRequest,
@@ -626,15 +647,10 @@ async fn delete(
 ) -> Result<HttpResponse> {
     let q = Query::from_request(req);
     // CouchDB opens the document first: a missing or deleted one is 404.
-    let reader = db.clone();
-    let doc_id = id.clone();
-    blocking(move || {
-        let record = reader
-            .record(&doc_id)?
-            .ok_or_else(|| Error::not_found("missing"))?;
+    point_op(|| {
+        let record = db.record(&id)?.ok_or_else(|| Error::not_found("missing"))?;
         record.open_winner().map(|_| ())
-    })
-    .await?;
+    })?;
     let Some(rev) = requested_rev(req, &q)? else {
         return Err(Error::Conflict);
     };

@@ -10,7 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::request::{self, Query};
-use super::{blocking, response, AppState};
+use super::{blocking, point_op, response, AppState};
 use crate::couch::doc::{self, NewDoc};
 use crate::error::{Error, Result};
 use crate::storage::Database;
@@ -33,9 +33,7 @@ pub async fn handle(
     let q = Query::from_request(req);
     match req.method().as_str() {
         "GET" => {
-            let reader = db.clone();
-            let key = id.clone();
-            let found = blocking(move || reader.local_get(&key)).await?;
+            let found = point_op(|| db.local_get(&id))?;
             let Some(local) = found else {
                 return Err(Error::not_found("missing"));
             };
@@ -62,11 +60,7 @@ pub async fn handle(
         }
         "DELETE" => {
             let rev = q.get("rev").map(parse_local_rev).transpose()?;
-            let exists = {
-                let reader = db.clone();
-                let key = id.clone();
-                blocking(move || reader.local_get(&key)).await?
-            };
+            let exists = point_op(|| db.local_get(&id))?;
             if exists.is_none() {
                 return Err(Error::not_found("missing"));
             }
@@ -116,8 +110,7 @@ pub async fn store(state: &AppState, db: Arc<Database>, id: &str, doc: NewDoc) -
         Some(_) => return Err(Error::bad_request("Invalid rev format")),
     };
     let key = id.to_string();
-    let rev =
-        blocking(move || db.local_put(&key, given, (!doc.deleted).then_some(&doc.body))).await?;
+    let rev = point_op(|| db.local_put(&key, given, (!doc.deleted).then_some(&doc.body)))?;
     state.store.commit().sync().await?;
     Ok(rev)
 }
