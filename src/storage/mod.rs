@@ -42,6 +42,20 @@ pub const DEFAULT_SECURITY: &str =
 /// the resident memory under sustained writes for no measurable speed-up.
 const SLED_SEGMENT_BYTES: usize = 256 * 1024;
 
+/// How Settee opens sled: under `dir` (or in memory), with a page cache
+/// of `cache_mb` MiB.
+pub fn sled_config(dir: &std::path::Path, in_memory: bool, cache_mb: u64) -> sled::Config {
+    if in_memory {
+        sled::Config::new().temporary(true)
+    } else {
+        sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+    }
+    .cache_capacity(cache_mb.saturating_mul(1024 * 1024))
+    .segment_size(SLED_SEGMENT_BYTES)
+}
+
 /// Default `_revs_limit`.
 pub const DEFAULT_REVS_LIMIT: u64 = 1000;
 
@@ -62,16 +76,7 @@ impl Store {
     /// Opens (or creates) the store under `dir`, or a purely in-memory one.
     /// `cache_mb` sizes sled's page cache.
     pub fn open(dir: &std::path::Path, in_memory: bool, cache_mb: u64) -> Result<Arc<Store>> {
-        let config = if in_memory {
-            sled::Config::new().temporary(true)
-        } else {
-            sled::Config::new()
-                .path(dir)
-                .mode(sled::Mode::HighThroughput)
-        }
-        .cache_capacity(cache_mb.saturating_mul(1024 * 1024))
-        .segment_size(SLED_SEGMENT_BYTES);
-        let tree = config.open()?;
+        let tree = sled_config(dir, in_memory, cache_mb).open()?;
         let commit = if in_memory {
             GroupCommit::disabled()
         } else {
