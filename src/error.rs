@@ -91,6 +91,12 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl From<crate::couch::rev::InvalidRev> for Error {
+    fn from(_: crate::couch::rev::InvalidRev) -> Self {
+        Error::bad_request("Invalid rev format")
+    }
+}
+
 impl Error {
     pub fn bad_request(reason: impl Into<String>) -> Self {
         Error::BadRequest(reason.into())

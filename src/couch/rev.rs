@@ -130,6 +130,14 @@ fn canonical_id(id: &str) -> Option<String> {
     }
 }
 
+/// A JSON list of revision strings (`open_revs`, `atts_since`,
+/// `_revs_diff`); anything that is not a valid rev string fails it.
+pub fn parse_rev_list(list: &[Value]) -> Result<Vec<Rev>, InvalidRev> {
+    list.iter()
+        .map(|v| v.as_str().ok_or(InvalidRev).and_then(Rev::parse))
+        .collect()
+}
+
 /// Reads `_revisions` (`{"start": N, "ids": [newest, …]}`) into a path,
 /// newest first, with CouchDB's validation and reasons. An empty `ids`
 /// gives an empty path.
@@ -189,6 +197,19 @@ pub fn revisions_json(path_newest_first: &[Rev]) -> Value {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn rev_lists() {
+        let good = [json!("1-abc"), json!("2-def")];
+        assert_eq!(
+            parse_rev_list(&good),
+            Ok(vec![Rev::new(1, "abc"), Rev::new(2, "def")])
+        );
+        assert_eq!(parse_rev_list(&[json!("1-abc"), json!(3)]), Err(InvalidRev));
+        assert_eq!(parse_rev_list(&[json!("nonsense")]), Err(InvalidRev));
+        assert_eq!(parse_rev_list(&[]), Ok(vec![]));
+    }
+
     use super::*;
 
     const HEX: &str = "967a00dff5e02add41819138abb3284d";

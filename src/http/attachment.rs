@@ -170,15 +170,6 @@ pub async fn read_multipart_doc(
     Ok(doc)
 }
 
-/// The rev named by `?rev=` or `If-Match`.
-fn rev_param(req: &HttpRequest, q: &Query) -> Result<Option<Rev>> {
-    let text = q.get("rev").map(str::to_string).or_else(|| {
-        request::header_str(req, header::IF_MATCH).map(|s| s.trim_matches('"').to_string())
-    });
-    text.map(|t| Rev::parse(&t).map_err(|_| Error::bad_request("Invalid rev format")))
-        .transpose()
-}
-
 pub async fn handle(
     state: &AppState,
     req: &HttpRequest,
@@ -228,10 +219,7 @@ async fn get(
     name: String,
 ) -> Result<HttpResponse> {
     let q = Query::from_request(req);
-    let rev = q
-        .get("rev")
-        .map(|r| Rev::parse(r).map_err(|_| Error::bad_request("Invalid rev format")))
-        .transpose()?;
+    let rev = q.rev()?;
     let reader_db = db.clone();
     let meta = blocking(move || {
         let (_, _, body) = open_revision(&reader_db, &id, rev.as_ref())?;
@@ -494,7 +482,7 @@ async fn put(
     attachment::validate_name(&name)?;
     let att_name = name;
     let q = Query::from_request(req);
-    let rev = rev_param(req, &q)?;
+    let rev = request::rev_param(req, &q)?;
     let content_type = request::header_str(req, header::CONTENT_TYPE)
         .unwrap_or("application/octet-stream")
         .to_string();
@@ -558,7 +546,7 @@ async fn delete(
     name: String,
 ) -> Result<HttpResponse> {
     let q = Query::from_request(req);
-    let Some(rev) = rev_param(req, &q)? else {
+    let Some(rev) = request::rev_param(req, &q)? else {
         // CouchDB first checks that the current revision has the attachment.
         let reader = db.clone();
         let has_it = blocking(move || {

@@ -12,7 +12,7 @@ use super::request;
 use super::{blocking, response, server, AppState};
 use crate::couch::doc;
 use crate::couch::names::{validate_doc_id, DocIdKind};
-use crate::couch::rev::Rev;
+use crate::couch::rev::{parse_rev_list, Rev};
 use crate::error::{Error, Result};
 use crate::storage::Database;
 
@@ -142,15 +142,7 @@ pub async fn revs_diff(
         let Value::Array(list) = revs else {
             return Err(Error::bad_request("Revisions must be a JSON array"));
         };
-        let revs = list
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .and_then(|s| Rev::parse(s).ok())
-                    .ok_or_else(|| Error::bad_request("Invalid rev format"))
-            })
-            .collect::<Result<Vec<Rev>>>()?;
-        wanted.push((id, revs));
+        wanted.push((id, parse_rev_list(&list)?));
     }
     let result = blocking(move || {
         let mut out = Map::new();

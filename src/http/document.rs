@@ -16,7 +16,7 @@ use crate::couch::attachment;
 use crate::couch::attachment::AttMeta;
 use crate::couch::doc::{self, DocView, NewDoc, RevStatus};
 use crate::couch::names::{validate_doc_id, DocIdKind};
-use crate::couch::rev::Rev;
+use crate::couch::rev::{parse_rev_list, Rev};
 use crate::couch::revtree::RevInfo;
 use crate::couch::update::Edited;
 use crate::error::{Error, Result};
@@ -269,16 +269,6 @@ pub async fn handle(
     }
 }
 
-/// The rev a request names in `?rev=` or `If-Match`.
-fn requested_rev(req: &HttpRequest, q: &Query) -> Result<Option<Rev>> {
-    let text = match q.get("rev") {
-        Some(r) => Some(r.to_string()),
-        None => request::header_str(req, header::IF_MATCH).map(|s| s.trim_matches('"').to_string()),
-    };
-    text.map(|t| Rev::parse(&t).map_err(|_| Error::bad_request("Invalid rev format")))
-        .transpose()
-}
-
 async fn get(req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpResponse> {
     let q = Query::from_request(req);
     let opts = ReadOpts::from_query(&q)?;
@@ -331,10 +321,7 @@ async fn get(req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpRes
             },
         ));
     }
-    let rev = match q.get("rev") {
-        Some(r) => Some(Rev::parse(r).map_err(|_| Error::bad_request("Invalid rev format"))?),
-        None => None,
-    };
+    let rev = q.rev()?;
     let wants_multipart = opts.attachments
         && request::header_str(req, header::ACCEPT)
             .is_some_and(|a| a.contains("multipart/related"));
@@ -398,14 +385,7 @@ fn parse_atts_since(q: &Query) -> Result<Option<Vec<Rev>>> {
             "atts_since value must be array of revs.",
         ));
     };
-    list.iter()
-        .map(|v| {
-            v.as_str()
-                .and_then(|s| Rev::parse(s).ok())
-                .ok_or_else(|| Error::bad_request("Invalid rev format"))
-        })
-        .collect::<Result<Vec<Rev>>>()
-        .map(Some)
+    Ok(Some(parse_rev_list(&list)?))
 }
 
 /// Reads the winner, or a named revision, of a document.
@@ -461,13 +441,7 @@ fn open_revs_list(
         let list: Vec<Value> = serde_json::from_str(spec).map_err(|_| {
             Error::bad_request("Invalid `open_revs` parameter. Must be a JSON array or \"all\".")
         })?;
-        list.iter()
-            .map(|v| {
-                v.as_str()
-                    .and_then(|s| Rev::parse(s).ok())
-                    .ok_or_else(|| Error::bad_request("Invalid rev format"))
-            })
-            .collect::<Result<_>>()?
+        parse_rev_list(&list)?
     };
     let mut resolved = Vec::with_capacity(revs.len());
     for rev in revs {
@@ -586,7 +560,7 @@ async fn put(
         check_size(state, &id, raw.len())?;
         doc::parse_doc(request::parse_json(&raw)?)?
     };
-    let url_rev = requested_rev(req, &q)?;
+    let url_rev = request::rev_param(req, &q)?;
     match (&url_rev, doc.revs.first()) {
         (Some(u), Some(b)) if u != b => {
             return Err(Error::bad_request(
@@ -651,7 +625,7 @@ async fn delete(
         let record = db.record(&id)?.ok_or_else(|| Error::not_found("missing"))?;
         record.open_winner().map(|_| ())
     })?;
-    let Some(rev) = requested_rev(req, &q)? else {
+    let Some(rev) = request::rev_param(req, &q)? else {
         return Err(Error::Conflict);
     };
     let doc = NewDoc {
@@ -689,17 +663,14 @@ async fn copy(
         .ok_or_else(|| Error::bad_request("Destination header is mandatory for COPY."))?
         .to_string();
     let (dest_id, dest_rev) = match dest.split_once("?rev=") {
-        Some((d, r)) => (
-            d.to_string(),
-            Some(Rev::parse(r).map_err(|_| Error::bad_request("Invalid rev format"))?),
-        ),
+        Some((d, r)) => (d.to_string(), Some(Rev::parse(r)?)),
         None => (dest, None),
     };
     let dest_id = percent_encoding::percent_decode_str(&dest_id)
         .decode_utf8_lossy()
         .into_owned();
     validate_doc_id(&dest_id)?;
-    let src_rev = requested_rev(req, &q)?;
+    let src_rev = request::rev_param(req, &q)?;
     let reader = db.clone();
     // The source revision's stored body, attachments included (they are
     // copied by reference: same digests, no new bodies).

@@ -7,6 +7,7 @@ use bytes::BytesMut;
 use futures::StreamExt;
 use serde_json::Value;
 
+use crate::couch::rev::Rev;
 use crate::error::{Error, Result};
 
 /// Query-string parameters in order, decoded.
@@ -57,6 +58,11 @@ impl Query {
                 .map(Some)
                 .map_err(|_| Error::QueryParseError(format!("Invalid value for integer: \"{v}\""))),
         }
+    }
+
+    /// The `rev` parameter, parsed.
+    pub fn rev(&self) -> Result<Option<Rev>> {
+        Ok(self.get("rev").map(Rev::parse).transpose()?)
     }
 
     /// A JSON-encoded parameter (`startkey="abc"`, `keys=[…]`).
@@ -115,6 +121,16 @@ pub fn require_json_content_type(req: &HttpRequest) -> Result<()> {
 }
 
 /// A header's value as text.
+/// The rev a request names: `?rev=`, else the `If-Match` header.
+pub fn rev_param(req: &HttpRequest, q: &Query) -> Result<Option<Rev>> {
+    match q.rev()? {
+        Some(rev) => Ok(Some(rev)),
+        None => Ok(header_str(req, header::IF_MATCH)
+            .map(|s| Rev::parse(s.trim_matches('"')))
+            .transpose()?),
+    }
+}
+
 pub fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
