@@ -373,12 +373,9 @@ pub fn query<S: RowSink>(db: &Database, p: &Params, sink: &mut S) -> Result<()> 
             break;
         }
         let (id, record) = item?;
-        let Some((winner, info)) = record.tree.winner() else {
+        let Some(winner) = record.live_winner() else {
             continue;
         };
-        if info.deleted {
-            continue;
-        }
         if to_skip > 0 {
             to_skip -= 1;
             continue;

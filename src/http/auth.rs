@@ -27,7 +27,7 @@ use crate::auth::{
     self, cookie, now_secs, Access, Basic, Security, UserCtx, UserDoc, BAD_CREDENTIALS,
 };
 use crate::error::{Error, Result};
-use crate::storage::Database;
+use crate::storage::{Database, LiveDoc};
 
 /// Who a request is, and how that was established.
 #[derive(Debug, Clone)]
@@ -123,16 +123,7 @@ impl UserDocs {
 }
 
 fn read_user_doc(db: &Database, id: &str) -> Result<Option<UserDoc>> {
-    let Some(record) = db.record(id)? else {
-        return Ok(None);
-    };
-    let Some((rev, info)) = record.tree.winner() else {
-        return Ok(None);
-    };
-    if info.deleted {
-        return Ok(None);
-    }
-    let Some(body) = db.body(id, &rev)? else {
+    let Some(LiveDoc { record, body, .. }) = db.live_doc(id)? else {
         return Ok(None);
     };
     Ok(Some(UserDoc {

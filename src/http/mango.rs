@@ -30,7 +30,7 @@ use crate::couch::mango::plan::{self, end_key, id_bounds, scan_bounds, start_key
 use crate::couch::mango::query::{decode_bookmark, encode_bookmark, extract_fields, FindRequest};
 use crate::couch::mango::Selector;
 use crate::error::{Error, Result};
-use crate::storage::Database;
+use crate::storage::{Database, LiveDoc};
 
 /// Every JSON index defined by the database's `query` design documents
 /// (cached until the next write).
@@ -52,12 +52,9 @@ fn read_indexes(db: &Database) -> Result<Vec<IndexDef>> {
         false,
     ) {
         let (id, record) = item?;
-        let Some((rev, info)) = record.tree.winner() else {
+        let Some(rev) = record.live_winner() else {
             continue;
         };
-        if info.deleted {
-            continue;
-        }
         if let Some(body) = db.body(&id, &rev)? {
             out.extend(IndexDef::from_ddoc(&id, &body));
         }
@@ -149,16 +146,7 @@ async fn json_body(state: &AppState, req: &HttpRequest, payload: web::Payload) -
 
 /// The live body of a design document, or `None` (missing or deleted).
 fn ddoc_body(db: &Database, id: &str) -> Result<Option<(String, Map<String, Value>)>> {
-    let Some(record) = db.record(id)? else {
-        return Ok(None);
-    };
-    let Some((rev, info)) = record.tree.winner() else {
-        return Ok(None);
-    };
-    if info.deleted {
-        return Ok(None);
-    }
-    let Some(mut body) = db.body(id, &rev)? else {
+    let Some(LiveDoc { rev, mut body, .. }) = db.live_doc(id)? else {
         return Ok(None);
     };
     let atts = attachment::stored_atts(&body);

@@ -45,10 +45,26 @@ impl DocRecord {
         }
     }
 
+    /// The winning revision, unless the document is deleted.
+    pub fn live_winner(&self) -> Option<Rev> {
+        self.tree
+            .winner()
+            .and_then(|(rev, info)| (!info.deleted).then_some(rev))
+    }
+
     /// Whether the winning revision is a tombstone.
     pub fn deleted(&self) -> bool {
         self.tree.winner().is_some_and(|(_, info)| info.deleted)
     }
+}
+
+/// A document that is not deleted: its record, winning revision and that
+/// revision's body.
+#[derive(Debug, Clone)]
+pub struct LiveDoc {
+    pub record: DocRecord,
+    pub rev: Rev,
+    pub body: Map<String, Value>,
 }
 
 /// A `_local` document: a body and a plain counter revision (`0-N`).
@@ -241,19 +257,32 @@ impl Database {
         }
     }
 
-    /// The stored body of one revision, if it is still kept.
     /// The stored body of one revision as JSON text, unparsed.
     pub fn body_raw(&self, id: &str, rev: &Rev) -> Result<Option<sled::IVec>> {
         Ok(self.tree.get(keys::body_key(self.id, id, rev))?)
     }
 
+    /// The stored body of one revision, if it is still kept.
     pub fn body(&self, id: &str, rev: &Rev) -> Result<Option<Map<String, Value>>> {
-        let Some(raw) = self.tree.get(keys::body_key(self.id, id, rev))? else {
+        let Some(raw) = self.body_raw(id, rev)? else {
             return Ok(None);
         };
         serde_json::from_slice(&raw)
             .map(Some)
             .map_err(|e| Error::Corrupt(e.to_string()))
+    }
+
+    /// A live document as of now; `None` when it is missing or deleted.
+    pub fn live_doc(&self, id: &str) -> Result<Option<LiveDoc>> {
+        let Some(record) = self.record(id)? else {
+            return Ok(None);
+        };
+        let Some(rev) = record.live_winner() else {
+            return Ok(None);
+        };
+        Ok(self
+            .body(id, &rev)?
+            .map(|body| LiveDoc { record, rev, body }))
     }
 
     /// Applies a batch of document edits atomically, in order: later edits

@@ -159,19 +159,9 @@ impl Database {
     /// The winning revision of a live, non-design document as the
     /// indexer sees it: its body with `_id`, `_rev` and attachment stubs.
     pub fn index_doc(&self, id: &str) -> Result<Option<Value>> {
-        let Some(record) = self.record(id)? else {
-            return Ok(None);
-        };
-        let Some((rev, info)) = record.tree.winner() else {
-            return Ok(None);
-        };
-        if info.deleted {
-            return Ok(None);
-        }
-        let Some(body) = self.body(id, &rev)? else {
-            return Ok(None);
-        };
-        Ok(Some(doc_value(id, &rev.to_string(), body)))
+        Ok(self
+            .live_doc(id)?
+            .map(|live| doc_value(id, &live.rev.to_string(), live.body)))
     }
 
     /// The cached index definitions, if read at the current sequence.
@@ -363,10 +353,10 @@ impl Database {
                 progress.total_changes = progress.total_changes.max(read);
                 self.mango_state().set_progress(*sig, *progress);
             }
-            let Some((rev, info)) = record.tree.winner() else {
+            let Some(rev) = record.live_winner() else {
                 continue;
             };
-            if info.deleted || id.starts_with("_design/") {
+            if id.starts_with("_design/") {
                 continue;
             }
             let Some(body) = self.body(&id, &rev)? else {

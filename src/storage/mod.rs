@@ -19,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 pub use commit::GroupCommit;
-pub use database::{Database, DbInfo, DocRecord, LocalDoc};
+pub use database::{Database, DbInfo, DocRecord, LiveDoc, LocalDoc};
 
 use crate::error::{Error, Result};
 
