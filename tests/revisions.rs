@@ -88,3 +88,31 @@ fn open_revs_lists_every_leaf() {
     assert_eq!(revs, vec!["1-a", "1-b"]);
     assert_eq!(get(&format!("/{db}/d")).body["_rev"], "1-b");
 }
+
+/// A revision at the largest position Settee can hold has no successor:
+/// editing it, or a `_local` doc at the largest counter, is a 400, never a
+/// crashed request.
+#[test]
+fn largest_positions_have_no_successor() {
+    let db = new_db("maxpos");
+    let top = format!("{}-abc", u64::MAX);
+    let r = put(
+        &format!("/{db}/x?new_edits=false"),
+        &json!({"_rev": top, "v": 1}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    put(&format!("/{db}/x"), &json!({"_rev": top, "v": 2})).assert_error(
+        400,
+        "bad_request",
+        Some("Invalid rev format"),
+    );
+    assert_eq!(get(&format!("/{db}/x")).body["v"], 1);
+
+    let local = format!("/{db}/_local/y");
+    put(&local, &json!({"_rev": format!("0-{}", u64::MAX), "v": 1})).assert_error(
+        400,
+        "bad_request",
+        Some("Invalid rev format"),
+    );
+    assert_eq!(get(&local).status, 404);
+}

@@ -9,7 +9,7 @@
 use serde_json::{Map, Value};
 
 use crate::couch::doc::NewDoc;
-use crate::couch::rev::Rev;
+use crate::couch::rev::{InvalidRev, Rev};
 use crate::couch::revid::{self, AttDigest};
 use crate::couch::revtree::{MergeOutcome, RevInfo, RevTree};
 use crate::error::{Error, Result};
@@ -33,15 +33,22 @@ pub fn interactive(
     revs_limit: usize,
 ) -> Result<Edited> {
     let parent = doc.revs.first();
-    let new_rev = |parent: Option<&Rev>, body: &Map<String, Value>| {
-        let pos = parent.map_or(1, |p| p.pos + 1);
-        Rev::new(pos, revid::new_rev_id(doc.deleted, parent, body, atts))
+    let new_rev = |parent: Option<&Rev>, body: &Map<String, Value>| -> Result<Rev> {
+        // A parent at the largest position has no successor.
+        let pos = match parent {
+            None => 1,
+            Some(p) => p.pos.checked_add(1).ok_or(InvalidRev)?,
+        };
+        Ok(Rev::new(
+            pos,
+            revid::new_rev_id(doc.deleted, parent, body, atts),
+        ))
     };
     if tree.is_empty() {
         if parent.is_some() {
             return Err(Error::Conflict);
         }
-        let rev = new_rev(None, &doc.body);
+        let rev = new_rev(None, &doc.body)?;
         tree.merge_path(std::slice::from_ref(&rev), leaf(doc.deleted), revs_limit);
         return Ok(Edited {
             rev,
@@ -61,7 +68,7 @@ pub fn interactive(
         if parent.is_some() || doc.deleted {
             return Err(Error::Conflict);
         }
-        let rev = new_rev(Some(&winner), &doc.body);
+        let rev = new_rev(Some(&winner), &doc.body)?;
         let path = [rev.clone(), winner];
         return match tree.merge_path(&path, leaf(false), revs_limit) {
             MergeOutcome::NewLeaf => Ok(Edited {
@@ -74,7 +81,7 @@ pub fn interactive(
     let Some(parent) = parent else {
         return Err(Error::Conflict);
     };
-    let rev = new_rev(Some(parent), &doc.body);
+    let rev = new_rev(Some(parent), &doc.body)?;
     let mut path = Vec::with_capacity(doc.revs.len() + 1);
     path.push(rev.clone());
     path.extend(doc.revs.iter().cloned());

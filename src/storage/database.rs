@@ -641,10 +641,13 @@ impl Database {
                 Ok(0)
             }
             Some(body) => {
-                let rev = given_rev.unwrap_or(0) + 1;
+                let rev = given_rev
+                    .unwrap_or(0)
+                    .checked_add(1)
+                    .ok_or(crate::couch::rev::InvalidRev)?;
                 let doc = LocalDoc {
                     rev,
-                    body: Value::Object(body.clone()).to_string(),
+                    body: serde_json::to_string(body).map_err(|e| Error::Corrupt(e.to_string()))?,
                 };
                 self.tree.insert(key, encode(&doc)?)?;
                 Ok(rev)
