@@ -348,18 +348,10 @@ impl BlobWriter {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(e)),
                 _ => Ok(()),
             },
-            Sink::Chunks { .. } => {
-                let mut batch = sled::Batch::default();
-                for k in self
-                    .store
-                    .tree
-                    .scan_prefix(keys::chunk_prefix(self.store.db, self.blob))
-                    .keys()
-                {
-                    batch.remove(k?);
-                }
-                Ok(self.store.tree.apply_batch(batch)?)
-            }
+            Sink::Chunks { .. } => super::remove_prefix(
+                &self.store.tree,
+                &keys::chunk_prefix(self.store.db, self.blob),
+            ),
         }
     }
 }

@@ -152,6 +152,9 @@ impl Database {
     }
 
     pub(super) fn mark_deleted(&self) {
+        // Under the writer lock: a write that passed `lock_stats` finishes
+        // before the flag is set, so the reclaimer sees all its keys.
+        let _writer = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         self.deleted.store(true, Ordering::SeqCst);
         // Wake listeners so they notice the database is gone.
         self.updates.send_modify(|_| {});

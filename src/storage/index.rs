@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{decode, encode, keys, Database};
+use super::{decode, encode, keys, remove_prefix, Database};
 use crate::couch::attachment;
 use crate::couch::mango::index::IndexDef;
 use crate::error::{Error, Result};
@@ -136,6 +136,24 @@ fn doc_value(id: &str, rev: &str, mut body: Map<String, Value>) -> Value {
     Value::Object(doc)
 }
 
+/// A document's entry in an index: the full sled key (index prefix,
+/// collation key, id) and the stored row; `None` when the index leaves the
+/// document out.
+fn index_entry(
+    def: &IndexDef,
+    prefix: &[u8],
+    id: &str,
+    doc: &Value,
+) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    let Some((collation_key, values)) = def.entry(id, doc) else {
+        return Ok(None);
+    };
+    let mut key = prefix.to_vec();
+    key.extend_from_slice(&collation_key);
+    key.extend_from_slice(id.as_bytes());
+    Ok(Some((key, encode(&stored_row(id, values))?)))
+}
+
 fn stored_row(id: &str, values: Vec<Option<Value>>) -> StoredRow {
     let present = values.iter().enumerate().fold(0u64, |m, (i, v)| {
         if v.is_some() && i < 64 {
@@ -159,6 +177,9 @@ impl Database {
     /// The winning revision of a live, non-design document as the
     /// indexer sees it: its body with `_id`, `_rev` and attachment stubs.
     pub fn index_doc(&self, id: &str) -> Result<Option<Value>> {
+        if id.starts_with("_design/") {
+            return Ok(None);
+        }
         Ok(self
             .live_doc(id)?
             .map(|live| doc_value(id, &live.rev.to_string(), live.body)))
@@ -230,6 +251,7 @@ impl Database {
             self.initial_build(def, &sig, target, &mut progress)?;
             seq = target;
         }
+        let prefix = keys::index_prefix(db, &sig);
         loop {
             let changes: Vec<(u64, String)> =
                 self.changes_since(seq).take(BATCH).collect::<Result<_>>()?;
@@ -241,31 +263,21 @@ impl Database {
                 let back = keys::index_back_key(db, &sig, id);
                 let old = tree.get(&back)?;
                 let new = match self.index_doc(id)? {
-                    Some(doc) => def.entry(id, &doc),
+                    Some(doc) => index_entry(def, &prefix, id, &doc)?,
                     None => None,
                 };
-                let prefix = keys::index_prefix(db, &sig);
-                let new_key = new.as_ref().map(|(k, _)| {
-                    let mut full = prefix.clone();
-                    full.extend_from_slice(k);
-                    full.extend_from_slice(id.as_bytes());
-                    full
-                });
                 if let Some(old) = &old {
-                    if new_key.as_deref() != Some(&old[..]) {
+                    if new.as_ref().map(|(key, _)| key.as_slice()) != Some(&old[..]) {
                         batch.remove(old.to_vec());
                     }
                 }
-                match (new_key, new) {
-                    (Some(full), Some((_, values))) => {
-                        batch.insert(full.clone(), encode(&stored_row(id, values))?);
-                        batch.insert(back, full);
+                match new {
+                    Some((key, row)) => {
+                        batch.insert(key.clone(), row);
+                        batch.insert(back, key);
                     }
-                    _ => {
-                        if old.is_some() {
-                            batch.remove(back);
-                        }
-                    }
+                    None if old.is_some() => batch.remove(back),
+                    None => {}
                 }
             }
             seq = last;
@@ -363,14 +375,11 @@ impl Database {
                 continue;
             };
             let doc = doc_value(&id, &rev.to_string(), body);
-            let Some((key, values)) = def.entry(&id, &doc) else {
+            let Some((key, row)) = index_entry(def, &prefix, &id, &doc)? else {
                 continue;
             };
-            let mut full = prefix.clone();
-            full.extend_from_slice(&key);
-            full.extend_from_slice(id.as_bytes());
-            chunk.push((full.clone(), encode(&stored_row(&id, values))?));
-            chunk.push((keys::index_back_key(db, sig, &id), full));
+            chunk.push((key.clone(), row));
+            chunk.push((keys::index_back_key(db, sig, &id), key));
             if chunk.len() >= WRITE_CHUNK {
                 let full_chunk = std::mem::replace(&mut chunk, Vec::with_capacity(WRITE_CHUNK));
                 tx.send(full_chunk).map_err(|_| writer_gone())?;
@@ -468,23 +477,7 @@ impl Database {
     /// Removes every index and back entry of an index.
     fn clear_index_entries(&self, sig: &[u8; 16]) -> Result<()> {
         let (tree, db) = self.raw();
-        for prefix in [
-            keys::index_prefix(db, sig),
-            keys::index_back_prefix(db, sig),
-        ] {
-            loop {
-                let mut batch = sled::Batch::default();
-                let mut n = 0;
-                for k in tree.scan_prefix(&prefix).keys().take(10_000) {
-                    batch.remove(k?);
-                    n += 1;
-                }
-                if n == 0 {
-                    break;
-                }
-                tree.apply_batch(batch)?;
-            }
-        }
-        Ok(())
+        remove_prefix(tree, &keys::index_prefix(db, sig))?;
+        remove_prefix(tree, &keys::index_back_prefix(db, sig))
     }
 }

@@ -90,7 +90,9 @@ impl Store {
             catalog_lock: Mutex::new(()),
             default_security: Mutex::new(DEFAULT_SECURITY.into()),
         });
-        store.reclaim_dropped();
+        // Databases deleted before a crash or restart: reclaimed without
+        // holding up start-up.
+        store.reclaim_in_background();
         Ok(store)
     }
 
@@ -144,12 +146,7 @@ impl Store {
                 .clone(),
         };
         self.tree.insert(key, encode(&meta)?)?;
-        let db = Arc::new(Database::load(
-            self.tree.clone(),
-            name.to_string(),
-            meta,
-            self.blob_root.as_deref(),
-        )?);
+        let db = self.load(name, meta)?;
         self.open_map().insert(name.to_string(), Arc::clone(&db));
         Ok(db)
     }
@@ -163,13 +160,7 @@ impl Store {
         let Some(raw) = self.tree.get(keys::catalog_key(name))? else {
             return Err(Error::db_not_found());
         };
-        let meta: DbMeta = decode(&raw)?;
-        let db = Arc::new(Database::load(
-            self.tree.clone(),
-            name.to_string(),
-            meta,
-            self.blob_root.as_deref(),
-        )?);
+        let db = self.load(name, decode(&raw)?)?;
         let mut open = self.open_map();
         Ok(Arc::clone(open.entry(name.to_string()).or_insert(db)))
     }
@@ -190,8 +181,7 @@ impl Store {
         if let Some(db) = self.open_map().remove(name) {
             db.mark_deleted();
         }
-        let store = Arc::clone(self);
-        std::thread::spawn(move || store.reclaim_dropped());
+        self.reclaim_in_background();
         Ok(())
     }
 
@@ -207,8 +197,23 @@ impl Store {
         Ok(names)
     }
 
+    fn load(&self, name: &str, meta: DbMeta) -> Result<Arc<Database>> {
+        let db = Database::load(
+            self.tree.clone(),
+            name.to_string(),
+            meta,
+            self.blob_root.as_deref(),
+        )?;
+        Ok(Arc::new(db))
+    }
+
     fn open_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Database>>> {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn reclaim_in_background(self: &Arc<Self>) {
+        let store = Arc::clone(self);
+        std::thread::spawn(move || store.reclaim_dropped());
     }
 
     /// Removes the data of every dropped database.
@@ -245,19 +250,24 @@ impl Store {
                 _ => {}
             }
         }
-        let prefix = keys::db_prefix(db);
-        loop {
-            let mut batch = sled::Batch::default();
-            let mut n = 0;
-            for k in self.tree.scan_prefix(prefix).keys().take(10_000) {
-                batch.remove(k?);
-                n += 1;
-            }
-            if n == 0 {
-                return Ok(());
-            }
-            self.tree.apply_batch(batch)?;
+        remove_prefix(&self.tree, &keys::db_prefix(db))
+    }
+}
+
+/// Removes every key under `prefix`, in batches of 10,000 so a large range
+/// never builds one huge batch.
+pub(crate) fn remove_prefix(tree: &sled::Db, prefix: &[u8]) -> Result<()> {
+    loop {
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for k in tree.scan_prefix(prefix).keys().take(10_000) {
+            batch.remove(k?);
+            n += 1;
         }
+        if n == 0 {
+            return Ok(());
+        }
+        tree.apply_batch(batch)?;
     }
 }
 
