@@ -205,6 +205,51 @@ fn attachment_files_survive_kill_9_and_are_reclaimed() {
     child.wait().unwrap();
 }
 
+/// An attachment whose file is gone (say, removed by a sweep whose entry
+/// removal a crash undid) is stored again by the next upload of the same
+/// bytes, not de-duplicated against the stale entry.
+#[test]
+fn an_upload_restores_a_missing_attachment_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = start(dir.path());
+    let client = reqwest::blocking::Client::new();
+    assert_eq!(
+        client.put(format!("{url}/lost")).send().unwrap().status(),
+        201
+    );
+    let body = vec![7u8; 10_000];
+    let upload = |doc: &str| {
+        client
+            .put(format!("{url}/lost/{doc}/f.bin"))
+            .header("Content-Type", "application/octet-stream")
+            .body(body.clone())
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(upload("a"), 201);
+    let stored: Vec<_> = walk(&dir.path().join("attachments"))
+        .into_iter()
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("tmp-"))
+        })
+        .collect();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    std::fs::remove_file(&stored[0]).unwrap();
+    assert_eq!(upload("b"), 201);
+    for doc in ["a", "b"] {
+        let r = client
+            .get(format!("{url}/lost/{doc}/f.bin"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{doc}");
+        assert_eq!(r.bytes().unwrap().as_ref(), body.as_slice(), "{doc}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// Every file below `dir`.
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();

@@ -154,6 +154,8 @@ impl BlobStore {
         let prefix = keys::blob_prefix(self.db);
         let mut live_chunks = std::collections::HashSet::new();
         let mut reclaimed = 0u64;
+        let mut unreferenced = sled::Batch::default();
+        let mut doomed_files = Vec::new();
         for item in self.tree.scan_prefix(&prefix) {
             let (key, raw) = item?;
             let entry: BlobEntry = decode(&raw)?;
@@ -167,14 +169,22 @@ impl BlobStore {
                 live_chunks.insert(entry.blob);
                 continue;
             }
-            if let Some(dir) = &self.dir {
+            unreferenced.remove(key);
+            doomed_files.push((md5, entry.stored_len));
+        }
+        // The entries go, durably, before any file: an entry must never
+        // outlive its file, or a later upload of the same bytes would be
+        // de-duplicated against nothing.
+        self.tree.apply_batch(unreferenced)?;
+        self.tree.flush()?;
+        if let Some(dir) = &self.dir {
+            for (md5, stored_len) in doomed_files {
                 match std::fs::remove_file(self.file_of(dir, &md5)) {
-                    Ok(()) => reclaimed += entry.stored_len,
+                    Ok(()) => reclaimed += stored_len,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => return Err(io_err(e)),
                 }
             }
-            self.tree.remove(&key)?;
         }
         match &self.dir {
             Some(dir) => reclaimed += remove_temp_files(dir)?,
@@ -284,10 +294,14 @@ impl BlobWriter {
         let stored: [u8; 16] = self.stored_md5.clone().finalize().into();
         let identity: [u8; 16] = self.identity_md5.clone().finalize().into();
         let gzip = self.pregzipped || self.stored_len != self.identity_len || stored != identity;
-        let exists = self
+        let mut exists = self
             .store
             .tree
             .contains_key(keys::blob_key(self.store.db, &stored))?;
+        if let (Some(dir), Sink::File { .. }) = (&self.store.dir, &self.sink) {
+            // Trust the file, not only its entry.
+            exists = exists && self.store.file_of(dir, &stored).is_file();
+        }
         match std::mem::replace(
             &mut self.sink,
             Sink::Chunks {

@@ -739,12 +739,16 @@ impl Database {
     /// and chunks of uploads that never completed.
     fn sweep_blobs(&self) -> Result<u64> {
         let _exclusive = self.blob_gc.blocking_write();
+        // Compaction's body removals are durable before files are judged
+        // unreferenced by them.
+        self.tree.flush()?;
         let mut referenced: HashSet<[u8; 16]> = HashSet::new();
         for item in self.tree.scan_prefix(keys::body_table_prefix(self.id)) {
             let (_, raw) = item?;
-            let Ok(body) = serde_json::from_slice::<Map<String, Value>>(&raw) else {
-                continue;
-            };
+            // A body that cannot be read may still refer to a file: keep
+            // them all rather than guess.
+            let body: Map<String, Value> =
+                serde_json::from_slice(&raw).map_err(|e| Error::Corrupt(e.to_string()))?;
             referenced.extend(
                 attachment::stored_atts(&body)
                     .iter()
