@@ -163,6 +163,28 @@ fn ensure_full_commit_and_compact() {
     );
 }
 
+/// `sizes.external` counts the current (leaf) bodies and `sizes.active`
+/// each document record once, however often the document is edited.
+#[test]
+fn sizes_follow_edits() {
+    let db = new_db("sizes");
+    let sizes = || get(&format!("/{db}")).body["sizes"].clone();
+    let mut rev = create(&db, "d", &json!({"n": 10}));
+    let first = sizes();
+    for n in 11..61 {
+        let r = put(&format!("/{db}/d"), &json!({"_rev": rev, "n": n}));
+        assert_eq!(r.status, 201, "{}", r.text);
+        rev = r.body["rev"].as_str().unwrap().to_string();
+    }
+    let edited = sizes();
+    // The same-sized body replaced 50 times: one leaf body still.
+    assert_eq!(edited["external"], first["external"], "{first} -> {edited}");
+    // The record grows by a revision id per edit and the old bodies are
+    // still kept, but no record is counted more than once.
+    let active = edited["active"].as_u64().unwrap();
+    assert!(active < 10_000, "active {active} after 50 edits");
+}
+
 #[test]
 fn delete_with_rev_is_refused() {
     let db = new_db("delrev");

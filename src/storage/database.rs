@@ -67,6 +67,14 @@ pub struct LiveDoc {
     pub body: Map<String, Value>,
 }
 
+/// A document record as `write_docs` found it, and as it is being edited.
+struct Stored {
+    original: Option<DocRecord>,
+    /// Bytes of the original record, which `sizes.active` counted.
+    original_len: u64,
+    working: DocRecord,
+}
+
 /// A `_local` document: a body and a plain counter revision (`0-N`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LocalDoc {
@@ -295,7 +303,7 @@ impl Database {
         let mut stats_guard = self.lock_stats()?;
         let mut stats = *stats_guard;
         let mut touched: Vec<String> = Vec::new();
-        let mut records: HashMap<String, (Option<DocRecord>, DocRecord)> = HashMap::new();
+        let mut records: HashMap<String, Stored> = HashMap::new();
         let mut batch = sled::Batch::default();
         let mut results = Vec::with_capacity(docs.len());
         for doc in docs {
@@ -304,12 +312,17 @@ impl Database {
                 continue;
             };
             if !records.contains_key(&id) {
-                let original = self.record(&id)?;
-                let working = original.clone().unwrap_or_default();
-                records.insert(id.clone(), (original, working));
+                let raw = self.tree.get(keys::doc_key(self.id, &id))?;
+                let original: Option<DocRecord> = raw.as_deref().map(decode).transpose()?;
+                let stored = Stored {
+                    working: original.clone().unwrap_or_default(),
+                    original,
+                    original_len: raw.map_or(0, |r| r.len() as u64),
+                };
+                records.insert(id.clone(), stored);
                 touched.push(id.clone());
             }
-            let Some((_, working)) = records.get_mut(&id) else {
+            let Some(Stored { working, .. }) = records.get_mut(&id) else {
                 continue;
             };
             let mut atts = match self.resolve_attachments(&id, &doc, new_edits) {
@@ -354,7 +367,12 @@ impl Database {
         }
         let mut moved = Vec::new();
         for id in touched {
-            let Some((original, mut working)) = records.remove(&id) else {
+            let Some(Stored {
+                original,
+                original_len,
+                mut working,
+            }) = records.remove(&id)
+            else {
                 continue;
             };
             if original.as_ref().map(|r| &r.tree) == Some(&working.tree) || working.tree.is_empty()
@@ -375,12 +393,23 @@ impl Database {
             }
             if let Some(old) = &original {
                 batch.remove(keys::seq_key(self.id, old.seq));
+                // `external` counts leaf bodies: a leaf this edit extended
+                // no longer counts.
+                let leaves_now: HashSet<Rev> =
+                    working.tree.leaves().into_iter().map(|(r, _)| r).collect();
+                for (rev, _) in old.tree.leaves() {
+                    if !leaves_now.contains(&rev) {
+                        if let Some(body) = self.body_raw(&id, &rev)? {
+                            stats.external = stats.external.saturating_sub(body.len() as u64);
+                        }
+                    }
+                }
             }
             stats.update_seq += 1;
             working.seq = stats.update_seq;
             moved.push((original.as_ref().map(|o| o.seq), working.seq));
             let record = encode(&working)?;
-            stats.active += record.len() as u64;
+            stats.active = stats.active.saturating_sub(original_len) + record.len() as u64;
             batch.insert(keys::seq_key(self.id, working.seq), id.as_bytes());
             batch.insert(keys::doc_key(self.id, &id), record);
         }
@@ -712,8 +741,9 @@ impl Database {
                         let key = keys::body_key(self.id, &id, &rev);
                         if let Some(old) = self.tree.get(&key)? {
                             reclaimed += old.len() as u64;
+                            // (`external` already dropped it when it
+                            // stopped being a leaf.)
                             stats.active = stats.active.saturating_sub(old.len() as u64);
-                            stats.external = stats.external.saturating_sub(old.len() as u64);
                         }
                         batch.remove(key);
                         info.available = false;
