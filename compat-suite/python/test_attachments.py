@@ -30,29 +30,22 @@ from couchdb.http import (
     ServerError,
 )
 
+from couch_wire import (
+    ATT_MISSING,
+    CONFLICT,
+    DOC_DELETED,
+    DOC_MISSING,
+    error_of,
+    rev_pos,
+)
+
 pytestmark = pytest.mark.attachments
 
 OCTET = 'application/octet-stream'
-REV_RE = re.compile(r'^(\d+)-[0-9a-f]{32}$')
 
-# CouchDB 3.x wire strings (chttpd.erl error_info/1, couch_att.erl,
-# couch_doc.erl)
-ATT_MISSING = ('not_found', 'Document is missing attachment')
-DOC_MISSING = ('not_found', 'missing')
-DOC_DELETED = ('not_found', 'deleted')
-CONFLICT = ('conflict', 'Document update conflict.')
+# CouchDB 3.x wire string (chttpd.erl error_info/1)
 RANGE_NOT_SATISFIABLE = ('requested_range_not_satisfiable',
                          'Requested range not satisfiable')
-
-
-def rev_pos(rev):
-    m = REV_RE.match(rev or '')
-    assert m, 'not a CouchDB revision: %r' % (rev,)
-    return int(m.group(1))
-
-
-def error_of(excinfo):
-    return excinfo.value.args[0]
 
 
 def wire_error(resp):

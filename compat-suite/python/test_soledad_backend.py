@@ -41,6 +41,14 @@ from couchdb.http import (
     Session,
 )
 
+from couch_wire import (
+    ATT_MISSING,
+    CONFLICT,
+    DOC_DELETED,
+    DOC_MISSING,
+    error_of,
+    rev_pos,
+)
 import soledad_backend as sb
 from soledad_backend import (
     CouchDatabase,
@@ -53,17 +61,12 @@ from soledad_backend import (
 )
 from soledad_support import MultipartWriter
 
-REV_RE = re.compile(r'^(\d+)-[0-9a-f]{32}$')
 UUID_RE = re.compile(r'^[0-9a-f]{32}$')
 
 # CouchDB 3.x wire strings (chttpd.erl error_info/1)
 DB_MISSING = ('not_found', 'Database does not exist.')
-DOC_MISSING = ('not_found', 'missing')
-DOC_DELETED = ('not_found', 'deleted')
-CONFLICT = ('conflict', 'Document update conflict.')
 DB_EXISTS = ('file_exists',
              'The database could not be created, the file already exists.')
-ATT_MISSING = ('not_found', 'Document is missing attachment')
 
 # CouchDB 3.x refusals (couch_db.erl, chttpd_auth_request.erl)
 NOT_SERVER_ADMIN = ('unauthorized', 'You are not a server admin.')
@@ -81,17 +84,6 @@ DEFAULT_SECURITY_3X = {'members': {'roles': ['_admin']},
 NOISE_IDS = ['GEN-1', 'a-doc', 'gen-', 'gen-a', 'z-doc']
 NOISE_BEFORE_RANGE = 3   # GEN-1, a-doc, gen-
 NOISE_AFTER_RANGE = 2    # gen-a, z-doc
-
-
-def rev_pos(rev):
-    m = REV_RE.match(rev or '')
-    assert m, 'not a CouchDB revision: %r' % (rev,)
-    return int(m.group(1))
-
-
-def error_of(excinfo):
-    """The (error, reason) pair couchdb.http puts in the exception."""
-    return excinfo.value.args[0]
 
 
 def db_url(couch_url, name):

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import assert from 'node:assert/strict';
+import { after } from 'node:test';
 
 import Nano from 'nano';
 
@@ -81,7 +82,7 @@ function startSettee() {
  * The server for a test file: SETTEE_URL, or a fresh in-memory Settee.
  * `url` carries the admin credentials, `plainUrl` carries none.
  */
-export async function server() {
+async function server() {
   if (process.env.SETTEE_URL) {
     const u = new URL(process.env.SETTEE_URL);
     const admin = u.username
@@ -95,14 +96,20 @@ export async function server() {
   return startSettee();
 }
 
+/**
+ * The server for the calling test file, with a nano client speaking as its
+ * admin: `const { srv, nano } = await serverForFile();` at the top level of
+ * a test file starts it and registers an `after` hook that stops it.
+ */
+export async function serverForFile() {
+  const srv = await server();
+  after(() => srv.stop());
+  return { srv, nano: Nano(srv.url) };
+}
+
 /** A database name no other test uses. */
 export function uniqueName(tag) {
   return `nano-${tag}-${randomUUID().slice(0, 8)}`;
-}
-
-/** A nano server scope speaking as the admin. */
-export function adminClient(srv) {
-  return Nano(srv.url);
 }
 
 /** Creates a fresh database; returns its nano document scope and name. */

@@ -1,20 +1,12 @@
 // _all_docs and _bulk_docs through nano: db.list with its query parameters,
 // db.fetch / db.fetchRevs (POST _all_docs with keys) and db.bulk.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { server, adminClient, freshDb, makeDocs, rejectsWith, REV } from '../lib/settee.mjs';
+import { serverForFile, freshDb, makeDocs, rejectsWith, REV } from '../lib/settee.mjs';
 
-let srv;
-let nano;
-before(async () => {
-  srv = await server();
-  nano = adminClient(srv);
-});
-after(async () => {
-  await srv.stop();
-});
+const { nano } = await serverForFile();
 
 /** A database holding doc-0000 … doc-(n-1); returns { db, revs } with revs by id. */
 async function filled(tag, n = 10) {

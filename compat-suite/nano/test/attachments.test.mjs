@@ -2,21 +2,13 @@
 // attachment API), inline base64 attachments, and db.multipart.insert / get
 // (multipart/related documents).
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 
-import { server, adminClient, freshDb, rejectsWith, REV } from '../lib/settee.mjs';
+import { serverForFile, freshDb, rejectsWith, REV } from '../lib/settee.mjs';
 
-let srv;
-let nano;
-before(async () => {
-  srv = await server();
-  nano = adminClient(srv);
-});
-after(async () => {
-  await srv.stop();
-});
+const { nano } = await serverForFile();
 
 const md5 = (buf) => `md5-${createHash('md5').update(buf).digest('base64')}`;
 

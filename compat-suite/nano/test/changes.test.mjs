@@ -2,20 +2,12 @@
 // include_docs, limit, descending, style, _doc_ids) and nano's changesReader
 // (get: longpoll batches; spool: one streamed normal feed).
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { server, adminClient, freshDb, makeDocs } from '../lib/settee.mjs';
+import { serverForFile, freshDb, makeDocs } from '../lib/settee.mjs';
 
-let srv;
-let nano;
-before(async () => {
-  srv = await server();
-  nano = adminClient(srv);
-});
-after(async () => {
-  await srv.stop();
-});
+const { nano } = await serverForFile();
 
 const ids = (body) => body.results.map((r) => r.id);
 

@@ -2,20 +2,12 @@
 // 409 conflicts, revision options on get, conflicts made by replication-style
 // writes, _local documents, _design documents, and bad input.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { server, adminClient, freshDb, rejectsWith, REV } from '../lib/settee.mjs';
+import { serverForFile, freshDb, rejectsWith, REV } from '../lib/settee.mjs';
 
-let srv;
-let nano;
-before(async () => {
-  srv = await server();
-  nano = adminClient(srv);
-});
-after(async () => {
-  await srv.stop();
-});
+const { nano } = await serverForFile();
 
 test('db.insert without an id (POST) gets a server uuid and a 1- rev', async () => {
   const { db } = await freshDb(nano, 'post');

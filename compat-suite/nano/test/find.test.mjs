@@ -2,20 +2,12 @@
 // bookmarks, execution_stats, use_index) and db.createIndex, with the
 // warnings and errors CouchDB 3.x gives.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { server, adminClient, freshDb, rejectsWith } from '../lib/settee.mjs';
+import { serverForFile, freshDb, rejectsWith } from '../lib/settee.mjs';
 
-let srv;
-let nano;
-before(async () => {
-  srv = await server();
-  nano = adminClient(srv);
-});
-after(async () => {
-  await srv.stop();
-});
+const { nano } = await serverForFile();
 
 const NO_INDEX_WARNING = 'No matching index found, create an index to optimize query time.';
 

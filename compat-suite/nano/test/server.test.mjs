@@ -1,21 +1,13 @@
 // Server-level calls through nano: the welcome document, _uuids, and
 // database create / get / destroy / list with CouchDB 3.x shapes and errors.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import Nano from 'nano';
-import { server, adminClient, uniqueName, rejectsWith } from '../lib/settee.mjs';
+import { serverForFile, uniqueName, rejectsWith } from '../lib/settee.mjs';
 
-let srv;
-let nano;
-before(async () => {
-  srv = await server();
-  nano = adminClient(srv);
-});
-after(async () => {
-  await srv.stop();
-});
+const { srv, nano } = await serverForFile();
 
 test('nano.info() returns the CouchDB welcome document', async () => {
   const info = await nano.info();

@@ -2,19 +2,16 @@
 // nano.session (GET /_session), the AuthSession cookie nano keeps in its jar,
 // logout (DELETE /_session), and a non-admin user from the _users database.
 
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 
 import Nano from 'nano';
-import { server, adminClient, uniqueName, rejectsWith } from '../lib/settee.mjs';
+import { serverForFile, uniqueName, rejectsWith } from '../lib/settee.mjs';
 
-let srv;
-let admin;
+const { srv, nano: admin } = await serverForFile();
 const BOB = { name: `bob-${uniqueName('u').slice(-8)}`, password: 'bob-secret' };
 
 before(async () => {
-  srv = await server();
-  admin = adminClient(srv);
   // _users may not exist yet on a fresh server (CouchDB creates it at setup).
   try {
     await admin.db.create('_users');
@@ -28,9 +25,6 @@ before(async () => {
     roles: [],
     type: 'user',
   });
-});
-after(async () => {
-  await srv.stop();
 });
 
 /** A nano client with no credentials of its own (only what its cookie jar gets). */
