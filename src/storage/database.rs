@@ -306,7 +306,7 @@ impl Database {
         let mut records: HashMap<String, Stored> = HashMap::new();
         let mut batch = sled::Batch::default();
         let mut results = Vec::with_capacity(docs.len());
-        for doc in docs {
+        for mut doc in docs {
             let Some(id) = doc.id.clone() else {
                 results.push(Err(Error::bad_request("Document id must be a string")));
                 continue;
@@ -349,7 +349,7 @@ impl Database {
             };
             if let Ok(edited) = &outcome {
                 if edited.store_body {
-                    let mut body = doc.body.clone();
+                    let mut body = std::mem::take(&mut doc.body);
                     if !atts.is_empty() {
                         for (_, meta) in atts.iter_mut().filter(|(_, m)| m.revpos == 0) {
                             meta.revpos = edited.rev.pos;
@@ -614,8 +614,11 @@ impl Database {
             return Ok(());
         }
         let mut counts = SeqCounts::default();
-        for item in self.changes_since(0) {
-            counts.add(item?.0);
+        // Keys only: the sequence is in the key.
+        for key in self.tree.scan_prefix(keys::seq_prefix(self.id)).keys() {
+            if let Some(seq) = keys::seq_of(&key?) {
+                counts.add(seq);
+            }
         }
         *slot = Some(counts);
         Ok(())
