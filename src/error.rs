@@ -54,6 +54,10 @@ pub enum Error {
     /// 409 `conflict`.
     #[error("Document update conflict.")]
     Conflict,
+    /// 409 `not_found` `missing_rev`: a write names a revision the
+    /// document does not have (CouchDB's `{{not_found, missing}, Rev}`).
+    #[error("missing_rev")]
+    MissingRev,
     /// 412 `file_exists`.
     #[error("The database could not be created, the file already exists.")]
     FileExists,
@@ -131,6 +135,7 @@ impl Error {
             Error::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Error::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "not_acceptable"),
             Error::Conflict => (StatusCode::CONFLICT, "conflict"),
+            Error::MissingRev => (StatusCode::CONFLICT, "not_found"),
             Error::FileExists => (StatusCode::PRECONDITION_FAILED, "file_exists"),
             Error::PreconditionFailed(_) => {
                 (StatusCode::PRECONDITION_FAILED, "precondition_failed")

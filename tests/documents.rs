@@ -321,3 +321,153 @@ fn local_doc_attachment_path_is_refused() {
         "_local/repl/abc"
     );
 }
+
+/// Sends `method` to `path` with extra headers and an optional JSON body.
+fn with_headers(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
+    let mut rb = client().request(
+        Method::from_bytes(method.as_bytes()).unwrap(),
+        format!("{}{path}", url()),
+    );
+    for (name, value) in headers {
+        rb = rb.header(*name, *value);
+    }
+    if let Some(body) = body {
+        rb = rb
+            .header("Content-Type", "application/json")
+            .body(body.to_string());
+    }
+    Reply::from(rb.send().unwrap())
+}
+
+/// `?rev=`, the body's `_rev` and `If-Match` must agree, as CouchDB's
+/// `couch_doc_from_req`/`extract_header_rev` require.
+#[test]
+fn rev_sources_must_agree() {
+    let db = new_db("revsrc");
+    let rev = create(&db, "d", &json!({"v": 1}));
+    let etag_error = Some("Document rev and etag have different values");
+    // DELETE with ?rev and a different If-Match: refused, nothing deleted
+    with_headers(
+        "DELETE",
+        &format!("/{db}/d?rev={rev}"),
+        &[("If-Match", "\"1-abc\"")],
+        None,
+    )
+    .assert_error(400, "bad_request", etag_error);
+    assert_eq!(get(&format!("/{db}/d")).status, 200);
+    // PUT: query rev vs If-Match
+    with_headers(
+        "PUT",
+        &format!("/{db}/d?rev={rev}"),
+        &[("If-Match", "\"1-abc\"")],
+        Some(r#"{"v":2}"#),
+    )
+    .assert_error(400, "bad_request", etag_error);
+    // PUT: body rev vs If-Match
+    let body = json!({"_rev": rev, "v": 2}).to_string();
+    with_headers(
+        "PUT",
+        &format!("/{db}/d"),
+        &[("If-Match", "\"1-abc\"")],
+        Some(&body),
+    )
+    .assert_error(400, "bad_request", etag_error);
+    // PUT: body rev vs query rev keeps its own message
+    with_headers("PUT", &format!("/{db}/d?rev=1-abc"), &[], Some(&body)).assert_error(
+        400,
+        "bad_request",
+        Some("Document rev from request body and query string have different values"),
+    );
+    // agreeing sources work
+    let quoted = format!("\"{rev}\"");
+    let r = with_headers(
+        "PUT",
+        &format!("/{db}/d?rev={rev}"),
+        &[("If-Match", &quoted)],
+        Some(&body),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+/// DELETE ignores `batch=ok` (CouchDB answers 200 with the new rev), and
+/// a single PUT with new_edits=false must name its revision.
+#[test]
+fn delete_batch_and_replicated_put_without_rev() {
+    let db = new_db("delbatch");
+    let rev = create(&db, "d", &json!({"v": 1}));
+    let r = delete(&format!("/{db}/d?rev={rev}&batch=ok"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.body["rev"].as_str().unwrap().starts_with("2-"),
+        "{}",
+        r.text
+    );
+    assert!(r.header("etag").is_some());
+    put(&format!("/{db}/e?new_edits=false"), &json!({"v": 1})).assert_error(
+        400,
+        "bad_request",
+        Some("When `new_edits: false`, the document needs `_rev` or `_revisions` specified"),
+    );
+}
+
+/// COPY's Destination is relative: an absolute URL is refused, and the
+/// destination rev may follow any `?key=`.
+#[test]
+fn copy_destination_rules() {
+    let db = new_db("copydest");
+    create(&db, "src", &json!({"v": 1}));
+    let copy = |dest: &str| {
+        with_headers(
+            "COPY",
+            &format!("/{db}/src"),
+            &[("Destination", dest)],
+            None,
+        )
+    };
+    copy("http://example.com/db/x").assert_error(
+        400,
+        "bad_request",
+        Some("Destination URL must be relative."),
+    );
+    assert_eq!(copy("x").status, 201);
+    let rev = get(&format!("/{db}/x")).body["_rev"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = copy(&format!("x?foo={rev}"));
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(r.body["rev"].as_str().unwrap().starts_with("2-"));
+    copy("y?norev").assert_error(400, "bad_request", Some("Invalid rev format"));
+    assert_eq!(get(&format!("/{db}/y")).status, 404);
+}
+
+/// A standalone attachment write naming a revision the document lacks is
+/// 409 `not_found`/`missing_rev`; naming a non-leaf one is a conflict.
+#[test]
+fn attachment_write_on_unknown_rev() {
+    let db = new_db("attrev");
+    raw(
+        Method::PUT,
+        &format!("/{db}/none/a.txt?rev=1-abc"),
+        "text/plain",
+        "hi",
+    )
+    .assert_error(409, "not_found", Some("missing_rev"));
+    let rev1 = create(&db, "d", &json!({"v": 1}));
+    raw(
+        Method::PUT,
+        &format!("/{db}/d/a.txt?rev=9-abc"),
+        "text/plain",
+        "hi",
+    )
+    .assert_error(409, "not_found", Some("missing_rev"));
+    let r = put(&format!("/{db}/d"), &json!({"_rev": rev1, "v": 2}));
+    assert_eq!(r.status, 201);
+    raw(
+        Method::PUT,
+        &format!("/{db}/d/a.txt?rev={rev1}"),
+        "text/plain",
+        "hi",
+    )
+    .assert_error(409, "conflict", None);
+}

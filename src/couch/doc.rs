@@ -45,6 +45,17 @@ const KEPT_SPECIAL: [&str; 6] = [
     "_replication_stats",
 ];
 
+/// CouchDB's `validate_revs`: a replicated write (`new_edits=false`) must
+/// name the revision it stores.
+pub fn require_replicated_rev(doc: &NewDoc) -> Result<()> {
+    if doc.revs.is_empty() {
+        return Err(Error::bad_request(
+            "When `new_edits: false`, the document needs `_rev` or `_revisions` specified",
+        ));
+    }
+    Ok(())
+}
+
 /// Splits a client's JSON document into its parts (couch_doc:from_json_obj).
 pub fn parse_doc(value: Value) -> Result<NewDoc> {
     let Value::Object(fields) = value else {

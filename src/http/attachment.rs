@@ -461,11 +461,13 @@ fn base_revision(
     match rev {
         None => Ok(None),
         Some(rev) => {
-            let record = db.record(id)?.ok_or(Error::Conflict)?;
+            // As CouchDB: a revision the document lacks (or whose body is
+            // gone) is `missing_rev`; one that is not a leaf, a conflict.
+            let record = db.record(id)?.ok_or(Error::MissingRev)?;
+            let body = db.body(id, rev)?.ok_or(Error::MissingRev)?;
             if !record.tree.is_leaf(rev) {
                 return Err(Error::Conflict);
             }
-            let body = db.body(id, rev)?.ok_or(Error::Conflict)?;
             Ok(Some((rev.clone(), body)))
         }
     }

@@ -64,10 +64,8 @@ pub async fn bulk_docs(
             0
         };
         let mut d = doc::parse_doc(raw)?;
-        if !new_edits && d.revs.is_empty() {
-            return Err(Error::bad_request(
-                "When `new_edits: false`, the document needs `_rev` or `_revisions` specified",
-            ));
+        if !new_edits {
+            doc::require_replicated_rev(&d)?;
         }
         let id = d.id.get_or_insert_with(server::new_uuid).clone();
         if validate_doc_id(&id)? == DocIdKind::Local {

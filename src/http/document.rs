@@ -16,7 +16,7 @@ use crate::couch::attachment;
 use crate::couch::attachment::AttMeta;
 use crate::couch::doc::{self, DocView, NewDoc, RevStatus};
 use crate::couch::names::{validate_doc_id, DocIdKind};
-use crate::couch::rev::{parse_rev_list, Rev};
+use crate::couch::rev::{parse_rev_list, InvalidRev, Rev};
 use crate::couch::revtree::RevInfo;
 use crate::couch::update::Edited;
 use crate::error::{Error, Result};
@@ -560,18 +560,25 @@ async fn put(
         check_size(state, &id, raw.len())?;
         doc::parse_doc(request::parse_json(&raw)?)?
     };
-    let url_rev = request::rev_param(req, &q)?;
-    match (&url_rev, doc.revs.first()) {
-        (Some(u), Some(b)) if u != b => {
-            return Err(Error::bad_request(
-                "Document rev from request body and query string have different values",
-            ))
+    // CouchDB's couch_doc_from_req: the body's rev must match `?rev=`, and
+    // whichever names the rev must match `If-Match`.
+    let query_rev = q.rev()?;
+    match doc.revs.first() {
+        Some(body_rev) => {
+            if query_rev.as_ref().is_some_and(|r| r != body_rev) {
+                return Err(Error::bad_request(
+                    "Document rev from request body and query string have different values",
+                ));
+            }
+            request::rev_with_etag(req, Some(body_rev.clone()))?;
         }
-        (Some(u), None) => doc.revs = vec![u.clone()],
-        _ => {}
+        None => doc.revs = request::rev_with_etag(req, query_rev)?.into_iter().collect(),
     }
     doc.id = Some(id.clone());
     let new_edits = q.bool("new_edits", true)?;
+    if !new_edits {
+        doc::require_replicated_rev(&doc)?;
+    }
     let batch = q.get("batch") == Some("ok");
     let delay = batch || request::delays_commit(req);
     let result = save(state, db.clone(), vec![doc], new_edits, delay).await?;
@@ -634,15 +641,10 @@ async fn delete(
         deleted: true,
         ..Default::default()
     };
-    let batch = q.get("batch") == Some("ok");
-    let result = save(state, db, vec![doc], true, batch).await?;
+    // CouchDB's DELETE ignores `batch=ok`: it always answers with the rev.
+    let delay = request::delays_commit(req);
+    let result = save(state, db, vec![doc], true, delay).await?;
     let edited = result.into_iter().next().ok_or(Error::Conflict)??;
-    if batch {
-        return Ok(response::json(
-            StatusCode::ACCEPTED,
-            &json!({"ok": true, "id": id}),
-        ));
-    }
     let rev = edited.rev.to_string();
     let mut res = response::ok(&json!({"ok": true, "id": id, "rev": rev}));
     if let Ok(v) = header::HeaderValue::from_str(&format!("\"{rev}\"")) {
@@ -662,8 +664,16 @@ async fn copy(
     let dest = request::header_str(req, header::HeaderName::from_static("destination"))
         .ok_or_else(|| Error::bad_request("Destination header is mandatory for COPY."))?
         .to_string();
-    let (dest_id, dest_rev) = match dest.split_once("?rev=") {
-        Some((d, r)) => (d.to_string(), Some(Rev::parse(r)?)),
+    // CouchDB's parse_copy_destination_header: a relative id, optionally
+    // followed by `?rev=…` (any key names the rev).
+    if dest.starts_with("http://") || dest.starts_with("https://") {
+        return Err(Error::bad_request("Destination URL must be relative."));
+    }
+    let (dest_id, dest_rev) = match dest.split_once('?') {
+        Some((d, query)) => {
+            let (_, rev) = query.split_once('=').ok_or(InvalidRev)?;
+            (d.to_string(), Some(Rev::parse(rev)?))
+        }
         None => (dest, None),
     };
     let dest_id = percent_encoding::percent_decode_str(&dest_id)

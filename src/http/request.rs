@@ -120,17 +120,27 @@ pub fn require_json_content_type(req: &HttpRequest) -> Result<()> {
     }
 }
 
-/// A header's value as text.
-/// The rev a request names: `?rev=`, else the `If-Match` header.
+/// The rev a request names in `?rev=` or the `If-Match` header.
 pub fn rev_param(req: &HttpRequest, q: &Query) -> Result<Option<Rev>> {
-    match q.rev()? {
-        Some(rev) => Ok(Some(rev)),
-        None => Ok(header_str(req, header::IF_MATCH)
-            .map(|s| Rev::parse(s.trim_matches('"')))
-            .transpose()?),
+    rev_with_etag(req, q.rev()?)
+}
+
+/// CouchDB's `extract_header_rev`: the `explicit` rev (query string or
+/// body) or the `If-Match` one; both given and different is a 400.
+pub fn rev_with_etag(req: &HttpRequest, explicit: Option<Rev>) -> Result<Option<Rev>> {
+    let etag = header_str(req, header::IF_MATCH)
+        .map(|s| Rev::parse(s.trim_matches('"')))
+        .transpose()?;
+    match (explicit, etag) {
+        (Some(explicit), Some(etag)) if explicit != etag => Err(Error::bad_request(
+            "Document rev and etag have different values",
+        )),
+        (Some(rev), _) | (None, Some(rev)) => Ok(Some(rev)),
+        (None, None) => Ok(None),
     }
 }
 
+/// A header's value as text.
 pub fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }

@@ -52,7 +52,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn from(r: Response) -> Reply {
+    pub fn from(r: Response) -> Reply {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let text = r.text().unwrap_or_default();
