@@ -67,3 +67,31 @@ fn all_dbs_and_dbs_info() {
     assert_eq!(r.body[0]["info"]["db_name"], format!("{prefix}-a"));
     assert_eq!(r.body[1], json!({"key": "nope-nope", "error": "not_found"}));
 }
+
+/// Every response, errors included, carries `Server` and
+/// `X-Couch-Request-ID`; a valid client request id is echoed back.
+#[test]
+fn basic_headers_on_every_response() {
+    for path in ["/", "/_all_dbs", "/no-such-db"] {
+        let r = get(path);
+        let server = r.header("server").unwrap_or_default();
+        assert!(server.starts_with("CouchDB/3."), "{path}: {server}");
+        let id = r.header("x-couch-request-id").unwrap_or_default();
+        assert_eq!(id.len(), 10, "{path}: {id}");
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{path}: {id}");
+    }
+    let echoed = |sent: &str| {
+        let r = client()
+            .get(format!("{}/", url()))
+            .header("X-Couch-Request-ID", sent)
+            .send()
+            .unwrap();
+        r.headers()["x-couch-request-id"]
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(echoed("my-trace_42"), "my-trace_42");
+    assert_ne!(echoed("bad id!"), "bad id!");
+    assert_ne!(echoed(&"a".repeat(37)), "a".repeat(37));
+}

@@ -102,7 +102,41 @@ async fn dispatch(
     let mut response = result.unwrap_or_else(|e| actix_web::ResponseError::error_response(&e));
     auth::decorate(st, &req, user.as_deref(), &mut response);
     cors::decorate(st, &req, &mut response);
+    basic_headers(&req, &mut response);
     response
+}
+
+/// What CouchDB's `basic_headers` adds to every response: `Server` and
+/// `X-Couch-Request-ID` (the client's own id when it sent a valid one of at
+/// most 36 characters, else 10 fresh hex digits).
+fn basic_headers(req: &HttpRequest, response: &mut HttpResponse) {
+    use actix_web::http::header::{HeaderName, HeaderValue, SERVER};
+    const REQUEST_ID: HeaderName = HeaderName::from_static("x-couch-request-id");
+    let valid = |id: &&str| {
+        id.len() <= 36
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let id = request::header_str(req, REQUEST_ID.clone())
+        .filter(valid)
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..10].to_string());
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        headers.insert(REQUEST_ID, value);
+    }
+    // CouchDB's form, naming Settee where CouchDB names Erlang/OTP.
+    static SERVER_HEADER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "CouchDB/{} (Settee/{})",
+            server::COUCHDB_VERSION,
+            env!("CARGO_PKG_VERSION")
+        )
+    });
+    if let Ok(value) = HeaderValue::from_str(&SERVER_HEADER) {
+        headers.insert(SERVER, value);
+    }
 }
 
 async fn handle(
