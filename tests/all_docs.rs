@@ -135,3 +135,125 @@ fn key_is_a_one_key_range() {
     assert_eq!(ids(&r), vec!["b"]);
     assert_eq!(r["offset"], 1);
 }
+
+/// A POST body's options are read first and the query string's laid over
+/// them (CouchDB's `parse_body_and_query`): the query string wins.
+#[test]
+fn post_body_and_query_string_merge() {
+    let db = new_db("merge");
+    seed(&db, &["a", "b", "c", "d"]);
+    let r = post(
+        &format!("/{db}/_all_docs?limit=1"),
+        &json!({"startkey": "b"}),
+    );
+    assert_eq!(ids(&r.body), vec!["b"], "{}", r.text);
+    let r = post(
+        &format!("/{db}/_all_docs?startkey=%22c%22"),
+        &json!({"startkey": "a", "limit": 5}),
+    );
+    assert_eq!(ids(&r.body), vec!["c", "d"]);
+    // an alias in the query string replaces the body's spelling
+    let r = post(
+        &format!("/{db}/_all_docs?start_key=%22c%22&descending=false"),
+        &json!({"startkey": "a", "descending": true}),
+    );
+    assert_eq!(ids(&r.body), vec!["c", "d"]);
+    let r = post(
+        &format!("/{db}/_all_docs?skip=1"),
+        &json!({"keys": ["d", "a", "b"]}),
+    );
+    assert_eq!(ids(&r.body), vec!["a", "b"]);
+    // a body `key` is a one-key range
+    let r = post(&format!("/{db}/_all_docs"), &json!({"key": "c"}));
+    assert_eq!(ids(&r.body), vec!["c"]);
+}
+
+#[test]
+fn keys_rules() {
+    let db = new_db("keysrules");
+    seed(&db, &["a", "b"]);
+    let incompatible = Some("`keys` is incompatible with `key`, `start_key` and `end_key`");
+    get(&format!(
+        "/{db}/_all_docs?keys=%5B%22a%22,%22b%22%5D&startkey=%22a%22"
+    ))
+    .assert_error(400, "query_parse_error", incompatible);
+    post(
+        &format!("/{db}/_all_docs"),
+        &json!({"keys": ["a", "b"], "key": "a"}),
+    )
+    .assert_error(400, "query_parse_error", incompatible);
+    post(
+        &format!("/{db}/_all_docs?end_key=%22b%22"),
+        &json!({"keys": ["a", "b"]}),
+    )
+    .assert_error(400, "query_parse_error", incompatible);
+    post(
+        &format!("/{db}/_all_docs"),
+        &json!({"keys": ["a"], "key": "b"}),
+    )
+    .assert_error(400, "query_parse_error", incompatible);
+    // one key that equals `key`, or no keys at all, are fine
+    let r = post(
+        &format!("/{db}/_all_docs"),
+        &json!({"keys": ["a"], "key": "a"}),
+    );
+    assert_eq!(ids(&r.body), vec!["a"], "{}", r.text);
+    let r = post(
+        &format!("/{db}/_all_docs"),
+        &json!({"keys": [], "startkey": "a"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    get(&format!("/{db}/_all_docs?keys=%22a%22")).assert_error(
+        400,
+        "bad_request",
+        Some("`keys` parameter must be an array."),
+    );
+    post(&format!("/{db}/_all_docs"), &json!({"keys": {"a": 1}})).assert_error(
+        400,
+        "bad_request",
+        Some("`keys` body member must be an array."),
+    );
+    post(
+        &format!("/{db}/_all_docs/queries"),
+        &json!({"queries": [{"keys": "a"}]}),
+    )
+    .assert_error(
+        400,
+        "query_parse_error",
+        Some("`keys` must be an array of strings."),
+    );
+}
+
+/// `limit`/`skip` as CouchDB's `parse_pos_int`.
+#[test]
+fn limit_and_skip_must_be_positive_integers() {
+    let db = new_db("posint");
+    seed(&db, &["a"]);
+    for (q, reason) in [
+        ("limit=-1", "Invalid value for positive integer: \"-1\""),
+        ("skip=-2", "Invalid value for positive integer: \"-2\""),
+        ("limit=abc", "Invalid value for integer: \"abc\""),
+        ("skip=1.5", "Invalid value for integer: \"1.5\""),
+    ] {
+        get(&format!("/{db}/_all_docs?{q}")).assert_error(400, "query_parse_error", Some(reason));
+        get(&format!("/{db}/_design_docs?{q}")).assert_error(
+            400,
+            "query_parse_error",
+            Some(reason),
+        );
+    }
+    post(&format!("/{db}/_all_docs"), &json!({"limit": -1})).assert_error(
+        400,
+        "query_parse_error",
+        Some("Invalid value for positive integer: -1"),
+    );
+    post(&format!("/{db}/_all_docs"), &json!({"skip": "5"})).assert_error(
+        400,
+        "query_parse_error",
+        Some("Invalid value for integer: <<\"5\">>"),
+    );
+    assert_eq!(
+        ids(&get(&format!("/{db}/_all_docs?limit=%2B1&skip=-0")).body),
+        vec!["a"]
+    );
+}

@@ -36,6 +36,28 @@ fn uuids() {
     assert!(list.iter().all(|u| u.as_str().unwrap().len() == 32));
     assert_ne!(list[0], list[1]);
     get("/_uuids?count=1001").assert_error(400, "bad_request", Some("count parameter too large"));
+    for bad in ["abc", "-1", "1.5", ""] {
+        get(&format!("/_uuids?count={bad}")).assert_error(
+            400,
+            "bad_request",
+            Some("count must be a positive integer"),
+        );
+    }
+    assert_eq!(get("/_uuids?count=0").body["uuids"], json!([]));
+}
+
+#[test]
+fn all_dbs_paging_must_be_positive_integers() {
+    get("/_all_dbs?limit=-1").assert_error(
+        400,
+        "query_parse_error",
+        Some("Invalid value for positive integer: \"-1\""),
+    );
+    get("/_all_dbs?skip=x").assert_error(
+        400,
+        "query_parse_error",
+        Some("Invalid value for integer: \"x\""),
+    );
 }
 
 #[test]

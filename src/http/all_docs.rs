@@ -65,15 +65,52 @@ fn bool_param(m: &Map<String, Value>, name: &str, default: bool) -> Result<bool>
     }
 }
 
+/// A `limit`/`skip` from decoded JSON, with CouchDB's `parse_pos_int`
+/// errors; these show the value as Erlang prints it, so a JSON string
+/// `"5"` (which CouchDB refuses) reads `<<"5">>`.
 fn int_param(m: &Map<String, Value>, name: &str) -> Result<Option<u64>> {
     match m.get(name) {
         None => Ok(None),
-        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-            Error::QueryParseError(format!(
-                "Invalid value for integer: \"{}\"",
-                v.to_string().trim_matches('"')
-            ))
-        }),
+        Some(Value::Number(n)) if n.is_u64() => Ok(n.as_u64()),
+        Some(Value::Number(n)) if n.is_i64() => Err(Error::QueryParseError(format!(
+            "Invalid value for positive integer: {n}"
+        ))),
+        Some(Value::String(s)) => Err(Error::QueryParseError(format!(
+            "Invalid value for integer: <<\"{s}\">>"
+        ))),
+        Some(other) => Err(Error::QueryParseError(format!(
+            "Invalid value for integer: {other}"
+        ))),
+    }
+}
+
+/// The names that set the start or the end of the key range.
+const RANGE_KEYS: [&str; 5] = ["key", "startkey", "start_key", "endkey", "end_key"];
+
+/// Names that set the same option; a later source replaces all of them.
+const ALIASES: [&[&str]; 4] = [
+    &["startkey", "start_key"],
+    &["endkey", "end_key"],
+    &["startkey_docid", "start_key_doc_id"],
+    &["endkey_docid", "end_key_doc_id"],
+];
+
+/// CouchDB's check that `keys` is not mixed with a key range: allowed when
+/// `keys` is empty, or is one key that every range key equals (CouchDB
+/// reads a one-element `keys` as `key`).
+fn check_keys_alone(m: &Map<String, Value>, keys: &[Value]) -> Result<()> {
+    let mut range = RANGE_KEYS.iter().filter_map(|n| m.get(*n));
+    let compatible = match keys {
+        [] => true,
+        [only] => range.all(|v| v == only),
+        _ => range.next().is_none(),
+    };
+    if compatible {
+        Ok(())
+    } else {
+        Err(Error::QueryParseError(
+            "`keys` is incompatible with `key`, `start_key` and `end_key`".into(),
+        ))
     }
 }
 
@@ -81,13 +118,25 @@ impl Params {
     /// Parses parameters given as a JSON object (POST bodies, `queries`).
     pub fn from_json(m: &Map<String, Value>) -> Result<Params> {
         let key = |names: [&str; 2]| names.iter().find_map(|n| m.get(*n)).map(KeyPos::of);
-        let start =
-            key(["startkey", "start_key"]).or_else(|| key(["startkey_docid", "start_key_doc_id"]));
-        let end = key(["endkey", "end_key"]).or_else(|| key(["endkey_docid", "end_key_doc_id"]));
+        // `key` is the range `key`..`key`; an explicit start or end wins.
+        let one = key(["key", "key"]);
+        let start = key(["startkey", "start_key"])
+            .or_else(|| one.clone())
+            .or_else(|| key(["startkey_docid", "start_key_doc_id"]));
+        let end = key(["endkey", "end_key"])
+            .or_else(|| one.clone())
+            .or_else(|| key(["endkey_docid", "end_key_doc_id"]));
         let keys = match m.get("keys") {
             None => None,
-            Some(Value::Array(k)) => Some(k.clone()),
-            Some(_) => return Err(Error::bad_request("`keys` member must be an array.")),
+            Some(Value::Array(k)) => {
+                check_keys_alone(m, k)?;
+                Some(k.clone())
+            }
+            Some(_) => {
+                return Err(Error::QueryParseError(
+                    "`keys` must be an array of strings.".into(),
+                ))
+            }
         };
         let meta = bool_param(m, "meta", false)?;
         Ok(Params {
@@ -113,8 +162,18 @@ impl Params {
         })
     }
 
-    /// Parses a query string: key parameters are JSON, the rest plain.
+    /// Parses a `GET` query string.
     pub fn from_query(q: &Query) -> Result<Params> {
+        let m = Params::query_map(q)?;
+        if m.get("keys").is_some_and(|k| !k.is_array()) {
+            return Err(Error::bad_request("`keys` parameter must be an array."));
+        }
+        Params::from_json(&m)
+    }
+
+    /// A query string as the JSON object [`Params::from_json`] reads: key
+    /// parameters are JSON, the rest plain.
+    fn query_map(q: &Query) -> Result<Map<String, Value>> {
         let mut m = Map::new();
         for name in ["startkey", "start_key", "endkey", "end_key", "keys", "key"] {
             if let Some(v) = q.json(&[name])? {
@@ -158,23 +217,29 @@ impl Params {
             m.insert("endkey".into(), key);
             m.insert("inclusive_end".into(), Value::Bool(true));
         }
-        Params::from_json(&m)
+        Ok(m)
     }
 
-    /// Overlays a POST body's members on the query-string parameters.
+    /// A POST: the body's members with the query string's laid over them,
+    /// as CouchDB's `parse_body_and_query` (the query string wins).
     fn merge_body(q: &Query, body: &Value) -> Result<Params> {
         let Value::Object(body) = body else {
             return Err(Error::bad_request("Request body must be a JSON object"));
         };
-        let from_query = Params::from_query(q)?;
-        let mut p = Params::from_json(body)?;
-        if !body.keys().any(|k| k != "keys") {
-            p = Params {
-                keys: p.keys,
-                ..from_query
-            };
+        if body.get("keys").is_some_and(|k| !k.is_array()) {
+            return Err(Error::bad_request("`keys` body member must be an array."));
         }
-        Ok(p)
+        let over = Params::query_map(q)?;
+        let mut merged = body.clone();
+        for name in over.keys() {
+            for group in ALIASES.iter().filter(|g| g.contains(&name.as_str())) {
+                for alias in group.iter() {
+                    merged.remove(*alias);
+                }
+            }
+        }
+        merged.extend(over);
+        Params::from_json(&merged)
     }
 
     fn bounds(&self) -> Option<(Bound<String>, Bound<String>)> {

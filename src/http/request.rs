@@ -49,15 +49,26 @@ impl Query {
         }
     }
 
-    /// A non-negative integer parameter.
+    /// A non-negative integer parameter, as CouchDB's `parse_pos_int`:
+    /// an optional sign and digits, else "Invalid value for integer"; a
+    /// negative value is "Invalid value for positive integer". Values past
+    /// `u64::MAX` (Erlang has big integers) saturate.
     pub fn u64(&self, name: &str) -> Result<Option<u64>> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(v) => v
-                .parse::<u64>()
-                .map(Some)
-                .map_err(|_| Error::QueryParseError(format!("Invalid value for integer: \"{v}\""))),
+        let Some(v) = self.get(name) else {
+            return Ok(None);
+        };
+        let digits = v.strip_prefix(['+', '-']).unwrap_or(v);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::QueryParseError(format!(
+                "Invalid value for integer: \"{v}\""
+            )));
         }
+        if v.starts_with('-') && digits.bytes().any(|b| b != b'0') {
+            return Err(Error::QueryParseError(format!(
+                "Invalid value for positive integer: \"{v}\""
+            )));
+        }
+        Ok(Some(digits.parse::<u64>().unwrap_or(u64::MAX)))
     }
 
     /// The `rev` parameter, parsed.

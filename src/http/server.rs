@@ -117,16 +117,34 @@ pub async fn dbs_info(
 const MAX_UUIDS: u64 = 1000;
 
 pub fn uuids(req: &HttpRequest) -> Result<HttpResponse> {
-    let count = Query::from_request(req).u64("count")?.unwrap_or(1);
-    if count > MAX_UUIDS {
-        return Err(Error::bad_request("count parameter too large"));
-    }
+    let count = uuid_count(Query::from_request(req).get("count"))?;
     let list: Vec<String> = (0..count).map(|_| new_uuid()).collect();
     Ok(HttpResponse::build(StatusCode::OK)
         .insert_header((header::CACHE_CONTROL, "must-revalidate, no-cache"))
         .insert_header((header::PRAGMA, "no-cache"))
         .content_type("application/json")
         .body(response::json_line(&json!({"uuids": list}))))
+}
+
+/// `count` as CouchDB reads it: an integer (optional sign), at most
+/// [`MAX_UUIDS`], not negative.
+fn uuid_count(given: Option<&str>) -> Result<u64> {
+    let Some(text) = given else {
+        return Ok(1);
+    };
+    let not_positive = || Error::bad_request("count must be a positive integer");
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(not_positive());
+    }
+    let zero = digits.bytes().all(|b| b == b'0');
+    if text.starts_with('-') && !zero {
+        return Err(not_positive());
+    }
+    match digits.parse::<u64>() {
+        Ok(n) if n <= MAX_UUIDS => Ok(n),
+        _ => Err(Error::bad_request("count parameter too large")),
+    }
 }
 
 /// A new document id: 32 lowercase hex digits, as CouchDB's random uuids.
@@ -140,6 +158,18 @@ mod tests {
 
     fn names() -> Vec<String> {
         ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn uuid_counts() {
+        assert_eq!(uuid_count(None).ok(), Some(1));
+        assert_eq!(uuid_count(Some("0")).ok(), Some(0));
+        assert_eq!(uuid_count(Some("+7")).ok(), Some(7));
+        assert_eq!(uuid_count(Some("-0")).ok(), Some(0));
+        for bad in ["-1", "abc", "", "1.5", "-"] {
+            assert!(uuid_count(Some(bad)).is_err(), "{bad}");
+        }
+        assert!(uuid_count(Some("99999999999999999999999")).is_err());
     }
 
     #[test]
