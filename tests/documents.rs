@@ -439,6 +439,20 @@ fn copy_destination_rules() {
     assert!(r.body["rev"].as_str().unwrap().starts_with("2-"));
     copy("y?norev").assert_error(400, "bad_request", Some("Invalid rev format"));
     assert_eq!(get(&format!("/{db}/y")).status, 404);
+    // a local destination gets a local document, outside _all_docs
+    let r = copy("_local/z");
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["rev"], "0-1");
+    assert_eq!(get(&format!("/{db}/_local/z")).body["v"], 1);
+    let all = get(&format!("/{db}/_all_docs")).body;
+    assert!(
+        all["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|row| row["id"] != "_local/z"),
+        "{all}"
+    );
 }
 
 /// A standalone attachment write naming a revision the document lacks is

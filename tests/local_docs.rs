@@ -1,8 +1,21 @@
 //! `_local` documents.
 
+use reqwest::Method;
 use serde_json::json;
 
 use crate::common::*;
+
+/// `COPY path` with a `Destination` header.
+fn copy(path: &str, dest: Option<&str>) -> Reply {
+    let mut rb = client().request(
+        Method::from_bytes(b"COPY").unwrap(),
+        format!("{}{path}", url()),
+    );
+    if let Some(dest) = dest {
+        rb = rb.header("Destination", dest);
+    }
+    Reply::from(rb.send().unwrap())
+}
 
 #[test]
 fn local_docs_lifecycle() {
@@ -62,4 +75,124 @@ fn local_docs_via_post_and_bulk() {
         &json!({"_id": "_local/sync_abc", "_rev": "0-2", "gen": 6}),
     );
     assert_eq!(r.body["rev"], "0-3");
+}
+
+/// HEAD is GET without a body, as in CouchDB: 200 with headers, 404 when missing.
+#[test]
+fn head_local_doc() {
+    let db = new_db("localhead");
+    put(&format!("/{db}/_local/h"), &json!({"x": 1}));
+    let r = req(Method::HEAD, &format!("/{db}/_local/h"), None);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text, "");
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
+    let r = req(Method::HEAD, &format!("/{db}/_local/nope"), None);
+    assert_eq!(r.status, 404);
+    assert_eq!(r.text, "");
+    let r = req(Method::POST, &format!("/{db}/_local/h"), Some(&json!({})));
+    r.assert_error(405, "method_not_allowed", None);
+    assert_eq!(r.header("allow"), Some("GET,HEAD,PUT,DELETE,COPY"));
+}
+
+/// `?rev=` and the body's `_rev` must agree, as for normal documents.
+#[test]
+fn local_put_rev_sources_must_agree() {
+    let db = new_db("localrev");
+    put(&format!("/{db}/_local/r"), &json!({"x": 1}));
+    put(&format!("/{db}/_local/r?rev=0-1"), &json!({"x": 2}));
+    put(
+        &format!("/{db}/_local/r?rev=0-5"),
+        &json!({"_rev": "0-2", "x": 3}),
+    )
+    .assert_error(
+        400,
+        "bad_request",
+        Some("Document rev from request body and query string have different values"),
+    );
+    assert_eq!(get(&format!("/{db}/_local/r")).body["x"], 2);
+    let r = put(
+        &format!("/{db}/_local/r?rev=0-2"),
+        &json!({"_rev": "0-2", "x": 3}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["rev"], "0-3");
+}
+
+/// COPY of a local doc writes its body to the Destination: another local
+/// doc (rev `0-N`) or a normal document.
+#[test]
+fn copy_local_doc() {
+    let db = new_db("localcopy");
+    put(&format!("/{db}/_local/src"), &json!({"v": 1}));
+    let r = copy(&format!("/{db}/_local/src"), Some("_local/dst"));
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({"ok": true, "id": "_local/dst", "rev": "0-1"})
+    );
+    assert_eq!(r.header("etag"), Some("\"0-1\""));
+    assert!(r.header("location").unwrap().ends_with("/_local%2Fdst"));
+    assert_eq!(
+        get(&format!("/{db}/_local/dst")).body,
+        json!({"_id": "_local/dst", "_rev": "0-1", "v": 1})
+    );
+    let r = copy(&format!("/{db}/_local/src"), Some("_local/dst?rev=0-1"));
+    assert_eq!(r.body["rev"], "0-2", "{}", r.text);
+    let r = copy(&format!("/{db}/_local/src"), Some("plain"));
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(r.body["rev"].as_str().unwrap().starts_with("1-"));
+    assert_eq!(get(&format!("/{db}/plain")).body["v"], 1);
+    copy(&format!("/{db}/_local/nope"), Some("_local/x")).assert_error(
+        404,
+        "not_found",
+        Some("missing"),
+    );
+    copy(&format!("/{db}/_local/src"), None).assert_error(
+        400,
+        "bad_request",
+        Some("Destination header is mandatory for COPY."),
+    );
+    copy(&format!("/{db}/_local/src"), Some("http://h/db/x")).assert_error(
+        400,
+        "bad_request",
+        Some("Destination URL must be relative."),
+    );
+}
+
+/// `_local_docs` refuses non-array `keys` as `_all_docs` does, and
+/// negative paging values as CouchDB's `parse_pos_int`.
+#[test]
+fn local_docs_bad_parameters() {
+    let db = new_db("localparams");
+    get(&format!("/{db}/_local_docs?keys=%22a%22")).assert_error(
+        400,
+        "bad_request",
+        Some("`keys` parameter must be an array."),
+    );
+    post(&format!("/{db}/_local_docs"), &json!({"keys": "a"})).assert_error(
+        400,
+        "bad_request",
+        Some("`keys` body member must be an array."),
+    );
+    get(&format!("/{db}/_local_docs?limit=-1")).assert_error(
+        400,
+        "query_parse_error",
+        Some("Invalid value for positive integer: \"-1\""),
+    );
+    get(&format!("/{db}/_local_docs?skip=abc")).assert_error(
+        400,
+        "query_parse_error",
+        Some("Invalid value for integer: \"abc\""),
+    );
+    put(&format!("/{db}/_local/a"), &json!({}));
+    put(&format!("/{db}/_local/b"), &json!({}));
+    // the query string's keys win over the body's
+    let r = post(
+        &format!("/{db}/_local_docs?keys=%5B%22_local%2Fb%22%5D"),
+        &json!({"keys": ["_local/a"]}),
+    );
+    assert_eq!(r.body["rows"][0]["id"], "_local/b", "{}", r.text);
 }

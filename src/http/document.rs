@@ -16,7 +16,7 @@ use crate::couch::attachment;
 use crate::couch::attachment::AttMeta;
 use crate::couch::doc::{self, DocView, NewDoc, RevStatus};
 use crate::couch::names::{validate_doc_id, DocIdKind};
-use crate::couch::rev::{parse_rev_list, InvalidRev, Rev};
+use crate::couch::rev::{parse_rev_list, Rev};
 use crate::couch::revtree::RevInfo;
 use crate::couch::update::Edited;
 use crate::error::{Error, Result};
@@ -322,13 +322,29 @@ async fn get(req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpRes
         ));
     }
     let rev = q.rev()?;
-    let wants_multipart = opts.attachments
-        && request::header_str(req, header::ACCEPT)
-            .is_some_and(|a| a.contains("multipart/related"));
-    let reader = db.clone();
-    let read = move || {
+    if !opts.attachments {
+        // No attachment bodies: a point read whose stored text is spliced
+        // into the reply, not parsed and re-serialised (`render_json`).
+        let (rev, mut json) = point_op(|| {
+            let record = db.record(&id)?.ok_or_else(|| Error::not_found("missing"))?;
+            let rev = resolve_rev(&record, rev, latest)?;
+            let json = render_json(&db, &id, &record, &rev, opts)?
+                .ok_or_else(|| Error::not_found("missing"))?;
+            Ok((rev, json))
+        })?;
+        json.push(b'\n');
+        return Ok(with_etag(req, &rev.to_string(), || {
+            HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, "must-revalidate"))
+                .content_type("application/json")
+                .body(json)
+        }));
+    }
+    let wants_multipart =
+        request::header_str(req, header::ACCEPT).is_some_and(|a| a.contains("multipart/related"));
+    let rendered = blocking(move || {
         read_rendered(
-            &reader,
+            &db,
             &id,
             rev,
             latest,
@@ -336,43 +352,47 @@ async fn get(req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpRes
             atts_since.as_deref(),
             wants_multipart,
         )
-    };
-    // Attachment bodies make it more than a point read.
-    let rendered = if opts.attachments {
-        blocking(read).await?
-    } else {
-        point_op(read)?
-    };
-    let etag = format!(
-        "\"{}\"",
-        rendered
-            .doc
-            .get("_rev")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-    );
+        .map(|rendered| (db, rendered))
+    })
+    .await;
+    let (db, rendered) = rendered?;
+    let rev = rendered
+        .doc
+        .get("_rev")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    Ok(with_etag(req, &rev, move || {
+        if wants_multipart && !rendered.follows.is_empty() {
+            let boundary = multipart::boundary();
+            let ctype = format!("multipart/related; boundary=\"{boundary}\"");
+            response::stream_typed(StatusCode::OK, ctype, move |sender| {
+                let mut out = ChunkWriter::new(sender);
+                if multipart::write_related(&mut out, &db, &boundary, &rendered)? {
+                    out.flush();
+                }
+                Ok(())
+            })
+        } else {
+            response::ok(&rendered.doc)
+        }
+    }))
+}
+
+/// A document read's reply with its `ETag` (the rev), or 304 Not Modified
+/// when `If-None-Match` names that rev.
+fn with_etag(req: &HttpRequest, rev: &str, reply: impl FnOnce() -> HttpResponse) -> HttpResponse {
+    let etag = format!("\"{rev}\"");
     if request::header_str(req, header::IF_NONE_MATCH) == Some(etag.as_str()) {
-        return Ok(HttpResponse::NotModified()
+        return HttpResponse::NotModified()
             .insert_header((header::ETAG, etag))
-            .finish());
+            .finish();
     }
-    let mut res = if wants_multipart && !rendered.follows.is_empty() {
-        let boundary = multipart::boundary();
-        let ctype = format!("multipart/related; boundary=\"{boundary}\"");
-        response::stream_typed(StatusCode::OK, ctype, move |sender| {
-            let mut out = ChunkWriter::new(sender);
-            if multipart::write_related(&mut out, &db, &boundary, &rendered)? {
-                out.flush();
-            }
-            Ok(())
-        })
-    } else {
-        response::ok(&rendered.doc)
-    };
+    let mut res = reply();
     if let Ok(value) = header::HeaderValue::from_str(&etag) {
         res.headers_mut().insert(header::ETAG, value);
     }
-    Ok(res)
+    res
 }
 
 /// `atts_since=["rev", …]`.
@@ -409,19 +429,25 @@ fn read_rendered(
     multipart: bool,
 ) -> Result<Rendered> {
     let record = db.record(id)?.ok_or_else(|| Error::not_found("missing"))?;
-    let rev = match rev {
+    let rev = resolve_rev(&record, rev, latest)?;
+    render_full(db, id, &record, &rev, opts, atts_since, multipart)?
+        .ok_or_else(|| Error::not_found("missing"))
+}
+
+/// The revision a read opens: the named one (with `latest`, the first
+/// leaf under it), else the winner.
+fn resolve_rev(record: &DocRecord, rev: Option<Rev>, latest: bool) -> Result<Rev> {
+    match rev {
         Some(rev) if latest => record
             .tree
             .leaves_under(&rev)
             .into_iter()
             .next()
             .map(|(r, _)| r)
-            .ok_or_else(|| Error::not_found("missing"))?,
-        Some(rev) => rev,
-        None => record.open_winner()?,
-    };
-    render_full(db, id, &record, &rev, opts, atts_since, multipart)?
-        .ok_or_else(|| Error::not_found("missing"))
+            .ok_or_else(|| Error::not_found("missing")),
+        Some(rev) => Ok(rev),
+        None => record.open_winner(),
+    }
 }
 
 /// The revisions an `open_revs` parameter names: `all` leaves, or a JSON list.
@@ -572,7 +598,11 @@ async fn put(
             }
             request::rev_with_etag(req, Some(body_rev.clone()))?;
         }
-        None => doc.revs = request::rev_with_etag(req, query_rev)?.into_iter().collect(),
+        None => {
+            doc.revs = request::rev_with_etag(req, query_rev)?
+                .into_iter()
+                .collect()
+        }
     }
     doc.id = Some(id.clone());
     let new_edits = q.bool("new_edits", true)?;
@@ -661,25 +691,8 @@ async fn copy(
     id: String,
 ) -> Result<HttpResponse> {
     let q = Query::from_request(req);
-    let dest = request::header_str(req, header::HeaderName::from_static("destination"))
-        .ok_or_else(|| Error::bad_request("Destination header is mandatory for COPY."))?
-        .to_string();
-    // CouchDB's parse_copy_destination_header: a relative id, optionally
-    // followed by `?rev=…` (any key names the rev).
-    if dest.starts_with("http://") || dest.starts_with("https://") {
-        return Err(Error::bad_request("Destination URL must be relative."));
-    }
-    let (dest_id, dest_rev) = match dest.split_once('?') {
-        Some((d, query)) => {
-            let (_, rev) = query.split_once('=').ok_or(InvalidRev)?;
-            (d.to_string(), Some(Rev::parse(rev)?))
-        }
-        None => (dest, None),
-    };
-    let dest_id = percent_encoding::percent_decode_str(&dest_id)
-        .decode_utf8_lossy()
-        .into_owned();
-    validate_doc_id(&dest_id)?;
+    let (dest_id, dest_rev) = request::copy_destination(req)?;
+    let dest_kind = validate_doc_id(&dest_id)?;
     let src_rev = request::rev_param(req, &q)?;
     let reader = db.clone();
     // The source revision's stored body, attachments included (they are
@@ -699,9 +712,19 @@ async fn copy(
     .await?;
     let atts = attachment::stored_atts(&body);
     body.remove("_attachments");
+    if dest_kind == DocIdKind::Local {
+        // A local document carries no attachments.
+        return super::local::copy_to_local(state, req, db, dest_id, dest_rev.as_deref(), body)
+            .await;
+    }
     let doc = NewDoc {
         id: Some(dest_id.clone()),
-        revs: dest_rev.into_iter().collect(),
+        revs: dest_rev
+            .as_deref()
+            .map(Rev::parse)
+            .transpose()?
+            .into_iter()
+            .collect(),
         body,
         attachments: Some(
             atts.into_iter()

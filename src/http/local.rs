@@ -1,17 +1,20 @@
-//! `_local` documents: `GET/PUT/DELETE /{db}/_local/{id}` and `_local_docs`.
+//! `_local` documents: `GET/HEAD/PUT/DELETE/COPY /{db}/_local/{id}` and
+//! `_local_docs`.
 //! They are kept apart from the revision-tree store, carry `0-N` revisions
 //! and never appear in `_all_docs`, `_changes` or replication.
 
 use std::ops::Bound;
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::request::{self, Query};
 use super::{blocking, point_op, response, AppState};
 use crate::couch::doc::{self, NewDoc};
+use crate::couch::names::DocIdKind;
+use crate::couch::rev::Rev;
 use crate::error::{Error, Result};
 use crate::storage::Database;
 
@@ -20,6 +23,15 @@ fn parse_local_rev(text: &str) -> Result<u64> {
     text.strip_prefix("0-")
         .and_then(|n| n.parse::<u64>().ok())
         .ok_or_else(|| Error::bad_request("Invalid rev format"))
+}
+
+/// A rev as `couch_doc:parse_rev` reads it, local `0-N` ones included;
+/// [`store`] then checks a local doc's rev is `0-` and a number.
+fn any_rev(text: &str) -> Result<Rev> {
+    match text.strip_prefix("0-") {
+        Some(id) if !id.is_empty() => Ok(Rev::new(0, id)),
+        _ => Ok(Rev::parse(text)?),
+    }
 }
 
 pub async fn handle(
@@ -32,7 +44,8 @@ pub async fn handle(
     crate::couch::names::validate_doc_id(&id)?;
     let q = Query::from_request(req);
     match req.method().as_str() {
-        "GET" => {
+        // HEAD is GET without the body (the server drops it), as in CouchDB.
+        "GET" | "HEAD" => {
             let found = point_op(|| db.local_get(&id))?;
             let Some(local) = found else {
                 return Err(Error::not_found("missing"));
@@ -48,13 +61,18 @@ pub async fn handle(
             let raw = request::read_body(payload, state.config.max_http_request_size).await?;
             super::document::check_size(state, &id, raw.len())?;
             let mut doc = doc::parse_doc(request::parse_json(&raw)?)?;
-            if doc.revs.is_empty() {
-                if let Some(rev) = q.get("rev") {
-                    doc.revs = vec![crate::couch::rev::Rev::new(
-                        0,
-                        parse_local_rev(rev)?.to_string(),
-                    )];
+            match (doc.revs.first(), q.get("rev")) {
+                (Some(in_body), Some(given)) => {
+                    if *in_body != any_rev(given)? {
+                        return Err(Error::bad_request(
+                            "Document rev from request body and query string have different values",
+                        ));
+                    }
                 }
+                (None, Some(given)) => {
+                    doc.revs = vec![Rev::new(0, parse_local_rev(given)?.to_string())];
+                }
+                (_, None) => {}
             }
             write(state, db, &id, doc).await
         }
@@ -67,7 +85,7 @@ pub async fn handle(
             let doc = NewDoc {
                 deleted: true,
                 revs: rev
-                    .map(|r| crate::couch::rev::Rev::new(0, r.to_string()))
+                    .map(|r| Rev::new(0, r.to_string()))
                     .into_iter()
                     .collect(),
                 ..Default::default()
@@ -75,8 +93,74 @@ pub async fn handle(
             store(state, db, &id, doc).await?;
             Ok(response::ok(&json!({"ok": true, "id": id, "rev": "0-0"})))
         }
-        _ => Err(Error::MethodNotAllowed("GET,PUT,DELETE".into())),
+        "COPY" => copy(state, req, db, &id).await,
+        _ => Err(Error::MethodNotAllowed("GET,HEAD,PUT,DELETE,COPY".into())),
     }
+}
+
+/// `COPY /{db}/_local/{id}` with `Destination: dest[?rev=…]`: the local
+/// doc's body is written to `dest`, a local doc or a normal one, as
+/// CouchDB's `db_doc_req` COPY does (the source's own `rev` is not needed:
+/// a local doc has just one).
+async fn copy(
+    state: &AppState,
+    req: &HttpRequest,
+    db: Arc<Database>,
+    id: &str,
+) -> Result<HttpResponse> {
+    let (dest_id, dest_rev) = request::copy_destination(req)?;
+    let dest_kind = crate::couch::names::validate_doc_id(&dest_id)?;
+    let source = point_op(|| db.local_get(id))?.ok_or_else(|| Error::not_found("missing"))?;
+    let body: Map<String, Value> = serde_json::from_str(&source.body).unwrap_or_default();
+    if dest_kind == DocIdKind::Local {
+        return copy_to_local(state, req, db, dest_id, dest_rev.as_deref(), body).await;
+    }
+    let doc = NewDoc {
+        id: Some(dest_id.clone()),
+        revs: dest_rev
+            .as_deref()
+            .map(Rev::parse)
+            .transpose()?
+            .into_iter()
+            .collect(),
+        body,
+        ..Default::default()
+    };
+    let result = super::document::save(state, db.clone(), vec![doc], true, false).await?;
+    let edited = result.into_iter().next().ok_or(Error::Conflict)??;
+    Ok(super::document::created(req, &db, &dest_id, &edited, false))
+}
+
+/// The end of a COPY whose Destination is a local document: writes `body`
+/// there (`rev` as in the Destination) and answers 201 as CouchDB does.
+pub async fn copy_to_local(
+    state: &AppState,
+    req: &HttpRequest,
+    db: Arc<Database>,
+    dest_id: String,
+    rev: Option<&str>,
+    body: Map<String, Value>,
+) -> Result<HttpResponse> {
+    let doc = NewDoc {
+        id: Some(dest_id.clone()),
+        revs: rev.map(any_rev).transpose()?.into_iter().collect(),
+        body,
+        ..Default::default()
+    };
+    let rev = format!("0-{}", store(state, db.clone(), &dest_id, doc).await?);
+    let mut res = response::json(
+        StatusCode::CREATED,
+        &json!({"ok": true, "id": dest_id, "rev": rev}),
+    );
+    let headers = res.headers_mut();
+    if let Ok(v) = header::HeaderValue::from_str(&format!("\"{rev}\"")) {
+        headers.insert(header::ETAG, v);
+    }
+    let location = super::document::location(req, &db, &dest_id);
+    if let Ok(v) = header::HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, v);
+    }
+    Ok(res)
 }
 
 /// Writes a local doc and answers as `PUT` does.
@@ -123,14 +207,31 @@ pub async fn list(
     db: Arc<Database>,
 ) -> Result<HttpResponse> {
     let q = Query::from_request(req);
-    let mut keys: Option<Vec<Value>> = q.json(&["keys"])?.and_then(|v| v.as_array().cloned());
+    let mut in_body = None;
     if req.method() == "POST" {
         request::require_json_content_type(req)?;
         let body = request::parse_json(
             &request::read_body(payload, state.config.max_http_request_size).await?,
         )?;
-        keys = body.get("keys").and_then(Value::as_array).cloned().or(keys);
+        match body.get("keys") {
+            None => {}
+            Some(Value::Array(k)) => in_body = Some(k.clone()),
+            Some(_) => return Err(Error::bad_request("`keys` body member must be an array.")),
+        }
     }
+    // The query string is laid over the body, as for `_all_docs`.
+    let keys = match q.json(&["keys"])? {
+        None => None,
+        Some(Value::Array(k)) => Some(k),
+        // A POST's query string is checked as a view parameter.
+        Some(_) if req.method() == "POST" => {
+            return Err(Error::QueryParseError(
+                "`keys` must be an array of strings.".into(),
+            ))
+        }
+        Some(_) => return Err(Error::bad_request("`keys` parameter must be an array.")),
+    }
+    .or(in_body);
     let text = |names: &[&str]| -> Result<Option<String>> {
         Ok(q.json(names)?.and_then(|v| v.as_str().map(str::to_string)))
     };

@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use futures::StreamExt;
 use serde_json::Value;
 
-use crate::couch::rev::Rev;
+use crate::couch::rev::{InvalidRev, Rev};
 use crate::error::{Error, Result};
 
 /// Query-string parameters in order, decoded.
@@ -149,6 +149,28 @@ pub fn rev_with_etag(req: &HttpRequest, explicit: Option<Rev>) -> Result<Option<
         (Some(rev), _) | (None, Some(rev)) => Ok(Some(rev)),
         (None, None) => Ok(None),
     }
+}
+
+/// CouchDB's `parse_copy_destination_header`: the `Destination` of a COPY
+/// as a percent-decoded document id, and the rev text that may follow it
+/// after `?key=`. An absolute URL is refused.
+pub fn copy_destination(req: &HttpRequest) -> Result<(String, Option<String>)> {
+    let dest = header_str(req, header::HeaderName::from_static("destination"))
+        .ok_or_else(|| Error::bad_request("Destination header is mandatory for COPY."))?;
+    if dest.starts_with("http://") || dest.starts_with("https://") {
+        return Err(Error::bad_request("Destination URL must be relative."));
+    }
+    let (id, rev) = match dest.split_once('?') {
+        Some((id, query)) => {
+            let (_, rev) = query.split_once('=').ok_or(InvalidRev)?;
+            (id, Some(rev.to_string()))
+        }
+        None => (dest, None),
+    };
+    let id = percent_encoding::percent_decode_str(id)
+        .decode_utf8_lossy()
+        .into_owned();
+    Ok((id, rev))
 }
 
 /// A header's value as text.

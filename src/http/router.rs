@@ -181,7 +181,7 @@ impl Route {
             Route::Db(_) => "GET,HEAD,PUT,DELETE,POST",
             Route::DbEndpoint(_, ep) => ep.allowed(),
             Route::Doc(..) => "GET,HEAD,PUT,DELETE,COPY",
-            Route::LocalDoc(..) => "GET,PUT,DELETE,COPY",
+            Route::LocalDoc(..) => "GET,HEAD,PUT,DELETE,COPY",
             Route::Attachment(..) => "GET,HEAD,PUT,DELETE",
         }
     }
