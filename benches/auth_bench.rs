@@ -14,9 +14,11 @@
 //! Each phase runs up to `AUTH_BENCH_REQUESTS` requests (default 100,000)
 //! or `AUTH_BENCH_SECS` seconds (default 5). Errors are counted, never fatal.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitCode, Stdio};
+mod common;
+#[path = "common/server.rs"]
+mod server;
+
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,93 +26,26 @@ use std::time::{Duration, Instant};
 use reqwest::{Client, RequestBuilder};
 use serde_json::json;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use common::{env_u64, settee_binary, BoxError, LOOPBACK_FREE_PORT};
+use server::Server;
 
 const CLIENTS: usize = 32;
 const PASSWORD: &str = "bench-password";
 
 fn main() -> ExitCode {
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("auth_bench: not run without --bench (use `cargo bench --bench auth_bench`)");
-        return ExitCode::SUCCESS;
-    }
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("auth_bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::main("auth_bench", run)
 }
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
-
-fn settee_binary() -> Result<PathBuf, BoxError> {
-    if let Some(bin) = std::env::var_os("BENCH_SETTEE_BIN") {
-        return Ok(PathBuf::from(bin));
-    }
-    option_env!("CARGO_BIN_EXE_settee")
-        .map(PathBuf::from)
-        .filter(|p| p.is_file())
-        .ok_or_else(|| {
-            "no settee binary: run through `cargo bench`, or set BENCH_SETTEE_BIN".into()
-        })
-}
-
-/// The server process, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// The release settee in memory with server admin `admin`.
 fn start() -> Result<Server, BoxError> {
-    let bin = settee_binary()?;
-    let mut child = Command::new(&bin)
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--in-memory",
-            "--admin",
-        ])
+    let mut command = Command::new(settee_binary()?);
+    command
+        .args(LOOPBACK_FREE_PORT)
+        .args(["--in-memory", "--admin"])
         .arg(format!("admin:{PASSWORD}"))
         .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("starting {}: {e}", bin.display()))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(line)) = lines.next() {
-            let _ = tx.send(line);
-        }
-        for _ in lines {}
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(60))
-        .map_err(|_| "settee did not start")?;
-    let url = line
-        .trim()
-        .strip_prefix("Settee listening on ")
-        .ok_or("unexpected banner")?
-        .to_string();
-    Ok(Server { child, url })
+        .stderr(Stdio::inherit());
+    Server::start(command)
 }
 
 /// Requests per second of `make` run by 32 clients.
@@ -151,8 +86,8 @@ where
 }
 
 fn run() -> Result<(), BoxError> {
-    let max = env_u64("AUTH_BENCH_REQUESTS", 100_000);
-    let secs = env_u64("AUTH_BENCH_SECS", 5);
+    let max = env_u64("AUTH_BENCH_REQUESTS", 100_000)?;
+    let secs = env_u64("AUTH_BENCH_SECS", 5)?;
     let server = start()?;
     let url = server.url.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()

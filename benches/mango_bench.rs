@@ -13,9 +13,11 @@
 //! Sizes: `MANGO_BENCH_DOCS` (default 100000), `MANGO_BENCH_SECS` (seconds
 //! of the throughput phase, default 10), `BENCH_SETTEE_BIN` (binary).
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitCode, Stdio};
+mod common;
+#[path = "common/server.rs"]
+mod server;
+
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,107 +25,26 @@ use std::time::{Duration, Instant};
 use reqwest::Client;
 use serde_json::{json, Value};
 
-type Result<T, E = Box<dyn std::error::Error + Send + Sync>> = std::result::Result<T, E>;
+use common::{env_u64, settee_binary, Result, LOOPBACK_FREE_PORT};
+use server::Server;
 
 const CLIENTS: usize = 32;
 const TYPES: u64 = 10;
 
 fn main() -> ExitCode {
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("mango_bench: not run without --bench (use `cargo bench --bench mango_bench`)");
-        return ExitCode::SUCCESS;
-    }
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("mango_bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::main("mango_bench", run)
 }
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The release binary: `BENCH_SETTEE_BIN`, the one cargo built, or built here.
-fn settee_binary() -> Result<PathBuf> {
-    if let Some(bin) = std::env::var_os("BENCH_SETTEE_BIN") {
-        return Ok(PathBuf::from(bin));
-    }
-    if let Some(bin) = option_env!("CARGO_BIN_EXE_settee") {
-        if PathBuf::from(bin).is_file() {
-            return Ok(PathBuf::from(bin));
-        }
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let bin = target.join("release").join("settee");
-    if !bin.is_file() {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "--bin", "settee"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()?;
-        if !status.success() {
-            return Err("cargo build --release failed".into());
-        }
-    }
-    Ok(bin)
-}
-
-/// The server process; killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Result<Server> {
-        let dir = tempfile::Builder::new().prefix("mango-bench-").tempdir()?;
-        let mut child = Command::new(settee_binary()?)
-            .args([
-                "--admin-party",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--data-dir",
-            ])
-            .arg(dir.path().join("data"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let line = lines.next().ok_or("settee printed nothing")??;
-        std::thread::spawn(move || for _ in lines {});
-        let url = line
-            .trim()
-            .strip_prefix("Settee listening on ")
-            .ok_or("unexpected first line")?
-            .to_string();
-        if !url.starts_with("http://127.0.0.1:") {
-            return Err(format!("not a loopback url: {url}").into());
-        }
-        Ok(Server {
-            child,
-            url,
-            _dir: dir,
-        })
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The release settee, admin party, on disk under `dir`.
+fn start(dir: &tempfile::TempDir) -> Result<Server> {
+    let mut command = Command::new(settee_binary()?);
+    command
+        .arg("--admin-party")
+        .args(LOOPBACK_FREE_PORT)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .stderr(Stdio::null());
+    Server::start(command)
 }
 
 async fn post(client: &Client, url: &str, body: &Value) -> Result<Value> {
@@ -183,9 +104,11 @@ async fn build(client: &Client, base: &str, db: &str) -> Result<Duration> {
 }
 
 fn run() -> Result<()> {
-    let docs = env_u64("MANGO_BENCH_DOCS", 100_000);
-    let secs = env_u64("MANGO_BENCH_SECS", 10);
-    let server = Server::start()?;
+    let docs = env_u64("MANGO_BENCH_DOCS", 100_000)?;
+    let secs = env_u64("MANGO_BENCH_SECS", 10)?;
+    // Declared before the server, so removed after it is killed.
+    let dir = tempfile::Builder::new().prefix("mango-bench-").tempdir()?;
+    let server = start(&dir)?;
     let base = server.url.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

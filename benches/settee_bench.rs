@@ -21,15 +21,16 @@
 //! (installed with npm into `target/bench-peer` when `BENCH_INSTALL_PEER=1`).
 //! See `benches/README.md` for every knob.
 
+mod common;
+
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -40,8 +41,9 @@ use serde_json::{json, Value};
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type Result<T, E = BoxError> = std::result::Result<T, E>;
+use common::{
+    chain, env_u64, listening_url, settee_binary, target_dir, Result, LOOPBACK_FREE_PORT,
+};
 
 /// Concurrent HTTP clients for the PUT and GET phases.
 const CLIENTS: usize = 32;
@@ -63,19 +65,7 @@ const RSS_EVERY: Duration = Duration::from_millis(50);
 const MIB: f64 = 1024.0 * 1024.0;
 
 fn main() -> ExitCode {
-    // `cargo bench` passes `--bench`; `cargo test --benches` does not, and
-    // a multi-minute load test has no place in a test run.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("settee_bench: not run without --bench (use `cargo bench --bench settee_bench`)");
-        return ExitCode::SUCCESS;
-    }
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("settee_bench: {}", chain(e.as_ref()));
-            ExitCode::FAILURE
-        }
-    }
+    common::main("settee_bench", run)
 }
 
 // ---------------------------------------------------------------- settings
@@ -115,16 +105,6 @@ impl Settings {
 
     fn bulk_docs(&self) -> u64 {
         self.bulk_batches * self.batch_size
-    }
-}
-
-fn env_u64(name: &str, default: u64) -> Result<u64> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .map_err(|e| format!("{name}={v:?}: {e}").into()),
-        _ => Ok(default),
     }
 }
 
@@ -269,42 +249,7 @@ fn redact(raw: &str) -> String {
     }
 }
 
-// --------------------------------------------------------------- binaries
-
-/// `target/` of this workspace (or `CARGO_TARGET_DIR`).
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
-    }
-}
-
-/// The release `settee`: `BENCH_SETTEE_BIN`, else the one cargo built for
-/// this bench, else `target/release/settee`, built if missing.
-fn settee_binary() -> Result<PathBuf> {
-    if let Some(bin) = std::env::var_os("BENCH_SETTEE_BIN") {
-        return Ok(PathBuf::from(bin));
-    }
-    if let Some(bin) = option_env!("CARGO_BIN_EXE_settee") {
-        let bin = PathBuf::from(bin);
-        if bin.is_file() {
-            return Ok(bin);
-        }
-    }
-    let bin = target_dir().join("release").join("settee");
-    if !bin.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        println!("  building {} ...", bin.display());
-        let status = Command::new(cargo)
-            .args(["build", "--release", "--bin", "settee"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()?;
-        if !status.success() {
-            return Err(format!("cargo build --release --bin settee failed: {status}").into());
-        }
-    }
-    Ok(bin)
-}
+// ---------------------------------------------------------------- servers
 
 /// A server this bench started; stopped (with its whole process group, for
 /// a peer started through npx) when dropped, whatever happened.
@@ -320,22 +265,16 @@ struct ServerProcess {
 impl ServerProcess {
     fn start_settee(bin: &Path, data_dir: &Path) -> Result<Self> {
         let log = data_dir.with_extension("log");
-        let mut child = Command::new(bin)
-            .args([
-                "--admin-party",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--data-dir",
-            ])
+        let child = Command::new(bin)
+            .arg("--admin-party")
+            .args(LOOPBACK_FREE_PORT)
+            .arg("--data-dir")
             .arg(data_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(File::create(&log)?)
             .spawn()
             .map_err(|e| format!("starting {}: {e}", bin.display()))?;
-        let stdout = child.stdout.take();
         let mut server = ServerProcess {
             url: String::new(),
             child,
@@ -343,31 +282,8 @@ impl ServerProcess {
             log,
             _workdir: None,
         };
-        let Some(stdout) = stdout else {
-            return Err("settee's stdout was not captured".into());
-        };
-        // Read the one announcement line on a thread (so a silent server
-        // cannot hang the bench), then keep draining stdout.
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        let line = rx.recv_timeout(STARTUP_TIMEOUT).map_err(|_| {
-            format!(
-                "settee printed no `Settee listening on` line (exit: {:?}); log {}",
-                server.child.try_wait().ok().flatten(),
-                server.log.display()
-            )
-        })?;
-        let url = line
-            .trim()
-            .strip_prefix("Settee listening on ")
-            .ok_or_else(|| format!("unexpected first line from settee: {line:?}"))?;
-        server.url = loopback_url(url)?;
+        server.url = listening_url(&mut server.child, STARTUP_TIMEOUT)
+            .map_err(|e| format!("{e}; log {}", server.log.display()))?;
         Ok(server)
     }
 
@@ -1574,15 +1490,4 @@ fn snippet(body: &[u8]) -> String {
     } else {
         text
     }
-}
-
-/// An error with its causes, `a: b: c`.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let _ = write!(out, ": {s}");
-        source = s.source();
-    }
-    out
 }
