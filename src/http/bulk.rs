@@ -16,27 +16,14 @@ use crate::couch::rev::{parse_rev_list, Rev};
 use crate::error::{Error, Result};
 use crate::storage::Database;
 
-async fn json_body(
-    state: &AppState,
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> Result<Map<String, Value>> {
-    request::require_json_content_type(req)?;
-    match request::parse_json(
-        &request::read_body(payload, state.config.max_http_request_size).await?,
-    )? {
-        Value::Object(m) => Ok(m),
-        _ => Err(Error::bad_request("Request body must be a JSON object")),
-    }
-}
-
 pub async fn bulk_docs(
     state: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
     db: Arc<Database>,
 ) -> Result<HttpResponse> {
-    let mut body = json_body(state, req, payload).await?;
+    let mut body =
+        request::json_object_body(req, payload, state.config.max_http_request_size).await?;
     let docs = match body.remove("docs") {
         None => {
             return Err(Error::bad_request(
@@ -134,7 +121,7 @@ pub async fn revs_diff(
     db: Arc<Database>,
     legacy: bool,
 ) -> Result<HttpResponse> {
-    let body = json_body(state, req, payload).await?;
+    let body = request::json_object_body(req, payload, state.config.max_http_request_size).await?;
     let mut wanted: Vec<(String, Vec<Rev>)> = Vec::with_capacity(body.len());
     for (id, revs) in body {
         let Value::Array(list) = revs else {

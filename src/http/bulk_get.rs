@@ -44,12 +44,8 @@ pub async fn handle(
     }
     let opts = ReadOpts::from_query(&q)?;
     let latest = q.bool("latest", false)?;
-    request::require_json_content_type(req)?;
-    let raw = request::read_body(payload, state.config.max_http_request_size).await?;
-    let mut body = match request::parse_json(&raw)? {
-        Value::Object(m) => m,
-        _ => return Err(Error::bad_request("Request body must be a JSON object")),
-    };
+    let mut body =
+        request::json_object_body(req, payload, state.config.max_http_request_size).await?;
     let Some(Value::Array(docs)) = body.remove("docs") else {
         return Err(Error::bad_request("Missing JSON list of 'docs'."));
     };

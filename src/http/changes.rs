@@ -125,10 +125,7 @@ async fn post_body(
     if raw.is_empty() {
         return Ok(None);
     }
-    match request::parse_json(&raw)? {
-        Value::Object(m) => Ok(Some(m)),
-        _ => Err(Error::bad_request("Request body must be a JSON object")),
-    }
+    request::json_object(request::parse_json(&raw)?).map(Some)
 }
 
 /// A design-document function named as a filter must exist; Settee then

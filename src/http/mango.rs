@@ -135,13 +135,10 @@ async fn list(req: &HttpRequest, db: Arc<Database>) -> Result<HttpResponse> {
 }
 
 async fn json_body(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<Value> {
-    request::require_json_content_type(req)?;
-    let raw = request::read_body(payload, state.config.max_http_request_size).await?;
-    let body = request::parse_json(&raw)?;
-    if !body.is_object() {
-        return Err(Error::bad_request("Request body must be a JSON object"));
-    }
-    Ok(body)
+    let limit = state.config.max_http_request_size;
+    Ok(Value::Object(
+        request::json_object_body(req, payload, limit).await?,
+    ))
 }
 
 /// The live body of a design document, or `None` (missing or deleted).

@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest};
 use bytes::BytesMut;
 use futures::StreamExt;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::couch::rev::{InvalidRev, Rev};
 use crate::error::{Error, Result};
@@ -129,6 +129,25 @@ pub fn require_json_content_type(req: &HttpRequest) -> Result<()> {
     } else {
         Err(Error::BadContentType)
     }
+}
+
+/// A JSON object, or CouchDB's 400 for any other JSON value.
+pub fn json_object(value: Value) -> Result<Map<String, Value>> {
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(Error::bad_request("Request body must be a JSON object")),
+    }
+}
+
+/// A request body that must be a JSON object: JSON content type, at most
+/// `limit` bytes, valid JSON, an object.
+pub async fn json_object_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: u64,
+) -> Result<Map<String, Value>> {
+    require_json_content_type(req)?;
+    json_object(parse_json(&read_body(payload, limit).await?)?)
 }
 
 /// The rev a request names in `?rev=` or the `If-Match` header.

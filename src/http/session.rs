@@ -58,10 +58,7 @@ fn login_form(req: &HttpRequest, body: &[u8]) -> Result<Vec<(String, String)>> {
         return Ok(form_urlencoded::parse(body).into_owned().collect());
     }
     if ctype.starts_with("application/json") {
-        let Value::Object(map) = request::parse_json(body)? else {
-            return Err(Error::bad_request("Request body must be a JSON object"));
-        };
-        return map
+        return request::json_object(request::parse_json(body)?)?
             .into_iter()
             .map(|(k, v)| match v {
                 Value::String(s) => Ok((k, s)),
