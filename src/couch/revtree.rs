@@ -216,6 +216,18 @@ impl RevTree {
         (!path.is_empty()).then_some(path)
     }
 
+    /// What `latest=true` reads for `rev`: the leaves that descend from
+    /// it, or `rev` itself when the tree does not know it (the read then
+    /// reports it missing).
+    pub fn latest(&self, rev: &Rev) -> Vec<Rev> {
+        let leaves: Vec<Rev> = self.leaves_under(rev).into_iter().map(|(r, _)| r).collect();
+        if leaves.is_empty() {
+            vec![rev.clone()]
+        } else {
+            leaves
+        }
+    }
+
     /// The leaves that descend from `rev`, or `rev` itself if it is a leaf
     /// (`latest=true`), in tree order; empty when `rev` is unknown.
     pub fn leaves_under(&self, rev: &Rev) -> Vec<(Rev, RevInfo)> {
@@ -1128,6 +1140,9 @@ mod tests {
         assert_eq!(strs(&under), ["4-d", "3-x"]);
         let under: Vec<Rev> = t.leaves_under(&r("3-c")).into_iter().map(|x| x.0).collect();
         assert_eq!(strs(&under), ["4-d"]);
+        assert_eq!(strs(&t.latest(&r("2-b"))), ["4-d", "3-x"]);
+        assert_eq!(strs(&t.latest(&r("3-x"))), ["3-x"]);
+        assert_eq!(strs(&t.latest(&r("9-z"))), ["9-z"]);
         let all: Vec<Rev> = t.all_revs().into_iter().map(|x| x.0).collect();
         assert_eq!(strs(&all), ["2-b", "3-c", "4-d", "3-x"]);
     }

@@ -268,19 +268,7 @@ fn resolve(
     let record = db.record(id)?;
     let revs: Vec<Rev> = match (rev, &record) {
         (None, Some(rec)) => rec.tree.leaves().into_iter().map(|(r, _)| r).collect(),
-        (Some(r), Some(rec)) if latest => {
-            let under: Vec<Rev> = rec
-                .tree
-                .leaves_under(r)
-                .into_iter()
-                .map(|(l, _)| l)
-                .collect();
-            if under.is_empty() {
-                vec![r.clone()]
-            } else {
-                under
-            }
-        }
+        (Some(r), Some(rec)) if latest => rec.tree.latest(r),
         (Some(r), _) => vec![r.clone()],
         (None, None) => Vec::new(),
     };

@@ -472,19 +472,7 @@ fn open_revs_list(
     let mut resolved = Vec::with_capacity(revs.len());
     for rev in revs {
         match (&record, latest) {
-            (Some(rec), true) => {
-                let under: Vec<Rev> = rec
-                    .tree
-                    .leaves_under(&rev)
-                    .into_iter()
-                    .map(|(r, _)| r)
-                    .collect();
-                if under.is_empty() {
-                    resolved.push(rev);
-                } else {
-                    resolved.extend(under);
-                }
-            }
+            (Some(rec), true) => resolved.extend(rec.tree.latest(&rev)),
             _ => resolved.push(rev),
         }
     }
