@@ -74,3 +74,22 @@ fn revs_diff_reports_missing() {
     assert_eq!(r.body["a"]["possible_ancestors"], json!([rev]));
     assert_eq!(r.body["b"], json!({"missing": ["1-abc"]}));
 }
+
+/// A document over max_document_size (8,000,000 bytes by default) fails
+/// the whole `_bulk_docs` request with 413, and nothing is written; one
+/// just under the limit is stored.
+#[test]
+fn bulk_docs_over_max_document_size() {
+    let db = new_db("bulkbig");
+    // {"_id":"big","big":"…"} is 22 bytes plus the string
+    let docs = json!({"docs": [
+        {"_id": "small"},
+        {"_id": "big", "big": "x".repeat(8_000_000 - 21)},
+    ]});
+    let r = post(&format!("/{db}/_bulk_docs"), &docs);
+    r.assert_error(413, "document_too_large", None);
+    assert_eq!(get(&format!("/{db}")).body["doc_count"], 0);
+    let fits = json!({"docs": [{"_id": "big", "big": "x".repeat(8_000_000 - 22)}]});
+    let r = post(&format!("/{db}/_bulk_docs"), &fits);
+    assert_eq!(r.status, 201, "{}", &r.text[..r.text.len().min(200)]);
+}

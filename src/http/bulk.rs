@@ -45,11 +45,7 @@ pub async fn bulk_docs(
     let mut parsed = Vec::with_capacity(docs.len());
     let mut local = Vec::new();
     for (i, raw) in docs.into_iter().enumerate() {
-        let size = if raw.is_object() {
-            serde_json::to_vec(&raw).map(|v| v.len()).unwrap_or(0)
-        } else {
-            0
-        };
+        let size = if raw.is_object() { json_len(&raw) } else { 0 };
         let mut d = doc::parse_doc(raw)?;
         if !new_edits {
             doc::require_replicated_rev(&d)?;
@@ -160,4 +156,23 @@ pub async fn revs_diff(
         return Ok(response::ok(&json!({"missing_revs": result})));
     }
     Ok(response::ok(&result))
+}
+
+/// The length of `value` as compact JSON text, counted without building
+/// the text.
+fn json_len(value: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
 }
