@@ -84,7 +84,7 @@ pub async fn security(
     db: Arc<Database>,
 ) -> Result<HttpResponse> {
     if req.method() == "GET" {
-        return Ok(response::ok(&db.security()));
+        return Ok(response::ok(&*db.security()));
     }
     let body = request::parse_json(
         &request::read_body(payload, state.config.max_http_request_size).await?,

@@ -58,6 +58,11 @@ impl DocRecord {
     }
 }
 
+/// A stored `_security` text as JSON; unreadable text counts as `{}`.
+fn parse_security(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::Object(Map::new()))
+}
+
 /// A document that is not deleted: its record, winning revision and that
 /// revision's body.
 #[derive(Debug, Clone)]
@@ -113,6 +118,8 @@ pub struct Database {
     name: String,
     id: u64,
     meta: RwLock<DbMeta>,
+    /// `meta.security`, parsed once: every request to the database reads it.
+    security: RwLock<Arc<Value>>,
     stats: Mutex<DbStats>,
     deleted: AtomicBool,
     /// Publishes the update sequence after every write; `_changes` feeds
@@ -148,6 +155,7 @@ impl Database {
             tree,
             name,
             id: meta.id,
+            security: RwLock::new(Arc::new(parse_security(&meta.security))),
             meta: RwLock::new(meta),
             stats: Mutex::new(stats),
             deleted: AtomicBool::new(false),
@@ -233,11 +241,14 @@ impl Database {
     }
 
     pub fn revs_limit(&self) -> u64 {
-        self.meta().revs_limit
+        self.meta
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .revs_limit
     }
 
-    pub fn security(&self) -> Value {
-        serde_json::from_str(&self.meta().security).unwrap_or_else(|_| Value::Object(Map::new()))
+    pub fn security(&self) -> Arc<Value> {
+        Arc::clone(&self.security.read().unwrap_or_else(|p| p.into_inner()))
     }
 
     pub fn set_revs_limit(&self, limit: u64) -> Result<()> {
@@ -256,6 +267,11 @@ impl Database {
         change(&mut next);
         self.tree
             .insert(keys::catalog_key(&self.name), encode(&next)?)?;
+        if next.security != meta.security {
+            // Under the writer lock, so the cache follows the stored order.
+            *self.security.write().unwrap_or_else(|p| p.into_inner()) =
+                Arc::new(parse_security(&next.security));
+        }
         *meta = next;
         Ok(())
     }
