@@ -104,7 +104,7 @@ pub async fn dbs_info(
         let info = key
             .as_str()
             .and_then(|name| state.db(name).ok())
-            .map(|db| database::info_json(state, &db));
+            .map(|db| database::info_json(&db));
         out.push(match info {
             Some(info) => json!({"key": key, "info": info}),
             None => json!({"key": key, "error": "not_found"}),
