@@ -700,8 +700,23 @@ async fn copy(
     .await?;
     let atts = attachment::stored_atts(&body);
     body.remove("_attachments");
+    copy_to(state, req, db, (dest_id, dest_rev), dest_kind, body, atts).await
+}
+
+/// The write half of both COPY handlers: `body` (its attachments by
+/// reference: same digests, no new bodies) to the Destination that
+/// `request::copy_destination` parsed; a local destination gets a local
+/// document, which carries no attachments.
+pub async fn copy_to(
+    state: &AppState,
+    req: &HttpRequest,
+    db: Arc<Database>,
+    (dest_id, dest_rev): (String, Option<String>),
+    dest_kind: DocIdKind,
+    body: Map<String, Value>,
+    atts: Vec<(String, AttMeta)>,
+) -> Result<HttpResponse> {
     if dest_kind == DocIdKind::Local {
-        // A local document carries no attachments.
         return super::local::copy_to_local(state, req, db, dest_id, dest_rev.as_deref(), body)
             .await;
     }

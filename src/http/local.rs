@@ -13,7 +13,6 @@ use serde_json::{json, Map, Value};
 use super::request::{self, Query};
 use super::{blocking, point_op, response, AppState};
 use crate::couch::doc::{self, NewDoc};
-use crate::couch::names::DocIdKind;
 use crate::couch::rev::Rev;
 use crate::error::{Error, Result};
 use crate::storage::Database;
@@ -111,24 +110,10 @@ async fn copy(
     let (dest_id, dest_rev) = request::copy_destination(req)?;
     let dest_kind = crate::couch::names::validate_doc_id(&dest_id)?;
     let source = point_op(|| db.local_get(id))?.ok_or_else(|| Error::not_found("missing"))?;
-    let body: Map<String, Value> = serde_json::from_str(&source.body).unwrap_or_default();
-    if dest_kind == DocIdKind::Local {
-        return copy_to_local(state, req, db, dest_id, dest_rev.as_deref(), body).await;
-    }
-    let doc = NewDoc {
-        id: Some(dest_id.clone()),
-        revs: dest_rev
-            .as_deref()
-            .map(Rev::parse)
-            .transpose()?
-            .into_iter()
-            .collect(),
-        body,
-        ..Default::default()
-    };
-    let result = super::document::save(state, db.clone(), vec![doc], true, false).await?;
-    let edited = result.into_iter().next().ok_or(Error::Conflict)??;
-    Ok(super::document::created(req, &db, &dest_id, &edited, false))
+    let body: Map<String, Value> =
+        serde_json::from_str(&source.body).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let dest = (dest_id, dest_rev);
+    super::document::copy_to(state, req, db, dest, dest_kind, body, Vec::new()).await
 }
 
 /// The end of a COPY whose Destination is a local document: writes `body`
