@@ -8,7 +8,13 @@
 //! - `i` sig key docid → the column values (JSON), where `key` is the
 //!   collation-ordered encoding of the values: a range scan returns rows
 //!   in CouchDB view order, ties by doc id;
-//! - `j` sig docid → the entry's key, to replace it when the doc changes;
+//! - `j` sig docid → the entry's key, to replace it when the doc changes
+//!   (empty: the doc has no entry, whatever a page says);
+//! - `p` sig first-docid → a [`BackPage`]: what `j` would hold for a run of
+//!   consecutive documents, written by an initial build. A sled insert is
+//!   most of a build's cost, and a page takes one per [`PAGE`] documents
+//!   instead of one each. A `j` key, written when a doc changes later,
+//!   overrides its page;
 //! - `k` sig → [`IndexMeta`]: the update sequence the index is built to.
 //!
 //! [`Database::update_index`] catches an index up the way CouchDB's
@@ -37,7 +43,17 @@ const BATCH: usize = 2000;
 /// Entries per writer message during an initial build.
 const WRITE_CHUNK: usize = 2000;
 
-/// A chunk of index and back entries on its way to the writer thread.
+/// Documents per back-reference page of an initial build.
+const PAGE: usize = 64;
+
+/// The back-references of a run of documents, in id order: each doc id
+/// with its entry's key after the index prefix. Built owned, read borrowed
+/// (bincode encodes both alike).
+type BackPage = Vec<(String, Vec<u8>)>;
+type BackPageRef<'a> = Vec<(&'a str, &'a [u8])>;
+
+/// A chunk of index entries and back-reference pages on its way to the
+/// writer thread.
 type EntryChunk = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Inserts entries that arrive over `rx`, until the sender is dropped.
@@ -154,6 +170,13 @@ fn index_entry(
     Ok(Some((key, encode(&stored_row(id, values))?)))
 }
 
+/// The sled entry of a (non-empty) back-reference page: keyed by its first
+/// doc id.
+fn page_entry(db: u64, sig: &[u8; 16], page: &BackPage) -> Result<(Vec<u8>, Vec<u8>)> {
+    let first = page.first().map_or("", |(id, _)| id.as_str());
+    Ok((keys::index_page_key(db, sig, first), encode(page)?))
+}
+
 fn stored_row(id: &str, values: Vec<Option<Value>>) -> StoredRow {
     let present = values.iter().enumerate().fold(0u64, |m, (i, v)| {
         if v.is_some() && i < 64 {
@@ -261,20 +284,24 @@ impl Database {
             let mut batch = sled::Batch::default();
             for (_, id) in &changes {
                 let back = keys::index_back_key(db, &sig, id);
-                let old = tree.get(&back)?;
+                let old = self.entry_key(&sig, &prefix, id)?;
                 let new = match self.index_doc(id)? {
                     Some(doc) => index_entry(def, &prefix, id, &doc)?,
                     None => None,
                 };
                 if let Some(old) = &old {
-                    if new.as_ref().map(|(key, _)| key.as_slice()) != Some(&old[..]) {
-                        batch.remove(old.to_vec());
+                    if new.as_ref().map(|(key, _)| key) != Some(old) {
+                        batch.remove(old.as_slice());
                     }
                 }
                 match new {
                     Some((key, row)) => {
                         batch.insert(key.clone(), row);
                         batch.insert(back, key);
+                    }
+                    // The build's page still names the old entry: say it is gone.
+                    None if old.is_some() && self.paged_entry_key(&sig, &prefix, id)?.is_some() => {
+                        batch.insert(back, Vec::new())
                     }
                     None if old.is_some() => batch.remove(back),
                     None => {}
@@ -307,12 +334,39 @@ impl Database {
         Ok(())
     }
 
+    /// The key of a document's entry in an index, if it has one: its `j`
+    /// back-reference, or else the initial build's page that covers it.
+    fn entry_key(&self, sig: &[u8; 16], prefix: &[u8], id: &str) -> Result<Option<Vec<u8>>> {
+        let (tree, db) = self.raw();
+        match tree.get(keys::index_back_key(db, sig, id))? {
+            Some(key) => Ok((!key.is_empty()).then(|| key.to_vec())),
+            None => self.paged_entry_key(sig, prefix, id),
+        }
+    }
+
+    /// The key the initial build recorded for a document, if it did.
+    fn paged_entry_key(&self, sig: &[u8; 16], prefix: &[u8], id: &str) -> Result<Option<Vec<u8>>> {
+        let (tree, db) = self.raw();
+        let pages = keys::index_page_prefix(db, sig)..=keys::index_page_key(db, sig, id);
+        let Some(item) = tree.range(pages).next_back() else {
+            return Ok(None);
+        };
+        let (_, raw) = item?;
+        let page: BackPageRef = decode(&raw)?;
+        let found = page
+            .binary_search_by(|(other, _)| (*other).cmp(id))
+            .ok()
+            .and_then(|i| page.get(i));
+        Ok(found.map(|(_, suffix)| [prefix, suffix].concat()))
+    }
+
     /// Fills an empty index from the document records in id order; every
     /// change up to `upto` is covered (later ones by the caller's catch-up).
     ///
     /// Reading and writing overlap: this thread reads documents and
-    /// computes their entries, a second one inserts them (index and back
-    /// entries, in chunks over a bounded channel, so memory stays flat).
+    /// computes their entries, a second one inserts them (index entries and
+    /// back-reference pages, in chunks over a bounded channel, so memory
+    /// stays flat).
     /// The index's metadata is written last: an index without it is built
     /// again from scratch.
     fn initial_build(
@@ -341,7 +395,8 @@ impl Database {
     }
 
     /// The reading half of [`Database::initial_build`]: every live
-    /// document's index entry and back entry, sent to the writer in chunks.
+    /// document's index entry, and a back-reference page per [`PAGE`]
+    /// entries, sent to the writer in chunks.
     fn read_for_build(
         &self,
         def: &IndexDef,
@@ -353,6 +408,7 @@ impl Database {
         let prefix = keys::index_prefix(db, sig);
         let writer_gone = || Error::Corrupt("index writer thread stopped".into());
         let mut chunk = Vec::with_capacity(WRITE_CHUNK);
+        let mut page: BackPage = Vec::with_capacity(PAGE);
         let mut read = 0u64;
         for item in self.docs_range(Bound::Unbounded, Bound::Unbounded, false) {
             let (id, record) = item?;
@@ -378,8 +434,12 @@ impl Database {
             let Some((key, row)) = index_entry(def, &prefix, &id, &doc)? else {
                 continue;
             };
-            chunk.push((key.clone(), row));
-            chunk.push((keys::index_back_key(db, sig, &id), key));
+            page.push((id, key.get(prefix.len()..).unwrap_or_default().to_vec()));
+            chunk.push((key, row));
+            if page.len() >= PAGE {
+                chunk.push(page_entry(db, sig, &page)?);
+                page.clear();
+            }
             if chunk.len() >= WRITE_CHUNK {
                 let full_chunk = std::mem::replace(&mut chunk, Vec::with_capacity(WRITE_CHUNK));
                 tx.send(full_chunk).map_err(|_| writer_gone())?;
@@ -387,6 +447,9 @@ impl Database {
         }
         if self.is_deleted() {
             return Err(Error::db_not_found());
+        }
+        if !page.is_empty() {
+            chunk.push(page_entry(db, sig, &page)?);
         }
         tx.send(chunk).map_err(|_| writer_gone())?;
         progress.changes_done = read;
@@ -474,10 +537,11 @@ impl Database {
         Ok(())
     }
 
-    /// Removes every index and back entry of an index.
+    /// Removes every entry, back-reference and page of an index.
     fn clear_index_entries(&self, sig: &[u8; 16]) -> Result<()> {
         let (tree, db) = self.raw();
         remove_prefix(tree, &keys::index_prefix(db, sig))?;
-        remove_prefix(tree, &keys::index_back_prefix(db, sig))
+        remove_prefix(tree, &keys::index_back_prefix(db, sig))?;
+        remove_prefix(tree, &keys::index_page_prefix(db, sig))
     }
 }

@@ -13,7 +13,10 @@
 //! D <db id:8> a <md5:16>                       -> BlobEntry     (attachment body by digest)
 //! D <db id:8> c <blob id:8> <chunk:4>          -> 64 KiB of attachment body
 //! D <db id:8> i <sig:16> <key> <doc id>       -> IndexRow      (Mango index entry)
-//! D <db id:8> j <sig:16> <doc id>             -> <key> <doc id> (entry of a doc, to replace it)
+//! D <db id:8> j <sig:16> <doc id>             -> <key> <doc id> (entry of a doc, to replace it;
+//!                                                 empty: none, whatever a page says)
+//! D <db id:8> p <sig:16> <first doc id>       -> BackPage      (the `j` values of a run of docs,
+//!                                                 written by an index's initial build)
 //! D <db id:8> k <sig:16>                      -> IndexMeta     (seq the index is built to)
 //! ```
 //! Integers are big-endian so keys sort numerically; doc ids are raw UTF-8,
@@ -34,6 +37,7 @@ const CHUNK: u8 = b'c';
 const INDEX: u8 = b'i';
 const INDEX_BACK: u8 = b'j';
 const INDEX_META: u8 = b'k';
+const INDEX_PAGE: u8 = b'p';
 
 pub fn catalog_key(name: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + name.len());
@@ -178,6 +182,21 @@ pub fn index_back_key(db: u64, sig: &[u8; 16], id: &str) -> Vec<u8> {
 /// Prefix of all back-references of one index.
 pub fn index_back_prefix(db: u64, sig: &[u8; 16]) -> Vec<u8> {
     let mut k = table_prefix(db, INDEX_BACK);
+    k.extend_from_slice(sig);
+    k
+}
+
+/// Key of a page of back-references written by an index's initial build,
+/// named by the first doc id it holds.
+pub fn index_page_key(db: u64, sig: &[u8; 16], first_id: &str) -> Vec<u8> {
+    let mut k = index_page_prefix(db, sig);
+    k.extend_from_slice(first_id.as_bytes());
+    k
+}
+
+/// Prefix of all back-reference pages of one index.
+pub fn index_page_prefix(db: u64, sig: &[u8; 16]) -> Vec<u8> {
+    let mut k = table_prefix(db, INDEX_PAGE);
     k.extend_from_slice(sig);
     k
 }

@@ -275,6 +275,6 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     bincode::serialize(value).map_err(|e| Error::Corrupt(e.to_string()))
 }
 
-pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T> {
+pub(crate) fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T> {
     bincode::deserialize(bytes).map_err(|e| Error::Corrupt(e.to_string()))
 }
