@@ -323,6 +323,13 @@ fn access_matrix() {
             (
                 Need::ServerAdmin,
                 Method::GET,
+                "/_active_tasks".into(),
+                None,
+                200,
+            ),
+            (
+                Need::ServerAdmin,
+                Method::GET,
                 "/_users/_all_docs".into(),
                 None,
                 200,

@@ -458,6 +458,84 @@ fn index_built_over_existing_documents() {
     assert_eq!(ns(&find(&db, query)), expected);
 }
 
+/// A build is listed in `_active_tasks` while it runs, in the shape of
+/// CouchDB's `indexer` task, and is gone once the index is ready.
+#[test]
+fn index_builds_are_active_tasks() {
+    let db = new_db("mango-tasks");
+    for batch in 0..10 {
+        bulk(
+            &db,
+            (batch * 1000..(batch + 1) * 1000)
+                .map(|n| json!({"_id": format!("d{n:05}"), "n": n}))
+                .collect(),
+        );
+    }
+    let r = post(
+        &format!("/{db}/_index"),
+        &json!({"index": {"fields": ["n"]}, "name": "by-n", "ddoc": "tasks"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let ours = || -> Vec<Value> {
+        let r = get("/_active_tasks");
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["database"] == db.as_str())
+            .cloned()
+            .collect()
+    };
+    // The build started in the background when the index was created.
+    let started = std::time::Instant::now();
+    let task = loop {
+        if let Some(task) = ours().pop() {
+            break task;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "no indexer task seen"
+        );
+    };
+    let keys: Vec<&str> = task
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "node",
+            "pid",
+            "process_status",
+            "changes_done",
+            "database",
+            "design_document",
+            "indexer_pid",
+            "progress",
+            "started_on",
+            "total_changes",
+            "type",
+            "updated_on"
+        ],
+        "{task}"
+    );
+    assert_eq!(task["type"], "indexer");
+    assert_eq!(task["design_document"], "_design/tasks");
+    assert!(task["total_changes"].as_u64().unwrap() >= 10_000, "{task}");
+    assert!(task["progress"].as_u64().unwrap() <= 100, "{task}");
+    assert!(task["started_on"].as_u64().unwrap() <= task["updated_on"].as_u64().unwrap());
+    // `_find` waits for the build; then the task is gone.
+    let r = find(
+        &db,
+        json!({"selector": {"n": {"$gte": 9990}}, "use_index": ["_design/tasks", "by-n"]}),
+    );
+    assert_eq!(ids(&r).len(), 10, "{}", r.text);
+    assert_eq!(ours(), Vec::<Value>::new());
+}
+
 #[test]
 fn writes_are_visible_to_the_next_find() {
     let db = new_db("mango-fresh");

@@ -73,7 +73,7 @@ pub fn info_json(db: &Database) -> Value {
         "doc_del_count": info.doc_del_count,
         "doc_count": info.doc_count,
         "disk_format_version": 8,
-        "compact_running": false,
+        "compact_running": info.compact_running,
         "cluster": {"q": 1, "n": 1, "w": 1, "r": 1},
     })
 }
@@ -164,7 +164,10 @@ pub async fn ensure_full_commit(
 pub fn compact(_state: &AppState, req: &HttpRequest, db: Arc<Database>) -> Result<HttpResponse> {
     request::require_json_content_type(req)?;
     std::thread::spawn(move || match db.compact() {
-        Ok(bytes) => tracing::info!(db = %db.name(), reclaimed = bytes, "compaction finished"),
+        Ok(Some(bytes)) => {
+            tracing::info!(db = %db.name(), reclaimed = bytes, "compaction finished")
+        }
+        Ok(None) => tracing::info!(db = %db.name(), "compaction already running"),
         Err(e) => tracing::error!(db = %db.name(), error = %e, "compaction failed"),
     });
     Ok(response::json(StatusCode::ACCEPTED, &json!({"ok": true})))

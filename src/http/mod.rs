@@ -157,6 +157,7 @@ async fn handle(
         Route::AllDbs => server::all_dbs(st, &req).await,
         Route::DbsInfo => server::dbs_info(st, &req, payload).await,
         Route::Uuids => server::uuids(&req),
+        Route::ActiveTasks => Ok(server::active_tasks(st)),
         Route::UnknownServer(name) => Err(Error::IllegalDatabaseName(name)),
         Route::Db(name) => database::handle(st, &req, payload, &name).await,
         Route::DbEndpoint(name, ep) => {

@@ -107,6 +107,8 @@ pub enum Route {
     AllDbs,
     DbsInfo,
     Uuids,
+    /// `/_active_tasks`: running index builds and compactions.
+    ActiveTasks,
     /// `/_session`: cookie login, logout, and who the request is.
     Session,
     /// Another `/_…` server path: not a database CouchDB would let exist.
@@ -139,6 +141,7 @@ impl Route {
                 "_all_dbs" => Route::AllDbs,
                 "_dbs_info" => Route::DbsInfo,
                 "_uuids" => Route::Uuids,
+                "_active_tasks" => Route::ActiveTasks,
                 "_session" => Route::Session,
                 "_users" | "_replicator" | "_global_changes" => Route::Db(db),
                 s if s.starts_with('_') => Route::UnknownServer(db),
@@ -174,7 +177,9 @@ impl Route {
     /// The methods this route answers, for `405` and its `Allow` header.
     pub fn allowed(&self) -> &'static str {
         match self {
-            Route::Root | Route::Up | Route::AllDbs | Route::Uuids => "GET,HEAD",
+            Route::Root | Route::Up | Route::AllDbs | Route::Uuids | Route::ActiveTasks => {
+                "GET,HEAD"
+            }
             Route::DbsInfo => "GET,HEAD,POST",
             Route::Session => "GET,HEAD,POST,DELETE",
             Route::UnknownServer(_) => "GET,HEAD,PUT,DELETE,POST",
@@ -194,7 +199,7 @@ impl Route {
         match self {
             Route::Root | Route::Up | Route::Uuids | Route::Session => Access::Public,
             Route::AllDbs | Route::DbsInfo => Access::ListDbs,
-            Route::UnknownServer(_) => Access::ServerAdmin,
+            Route::UnknownServer(_) | Route::ActiveTasks => Access::ServerAdmin,
             Route::Db(_) if method == "PUT" || method == "DELETE" => Access::ServerAdmin,
             Route::Db(_) => Access::DbMember,
             Route::DbEndpoint(
@@ -219,6 +224,7 @@ impl Route {
             | Route::AllDbs
             | Route::DbsInfo
             | Route::Uuids
+            | Route::ActiveTasks
             | Route::Session => None,
             Route::UnknownServer(_) => None,
         }
@@ -254,6 +260,7 @@ mod tests {
             ("/_all_dbs", Route::AllDbs),
             ("/_dbs_info", Route::DbsInfo),
             ("/_uuids", Route::Uuids),
+            ("/_active_tasks", Route::ActiveTasks),
             ("/_foo", Route::UnknownServer(s("_foo"))),
             ("/db", Route::Db(s("db"))),
             ("/db/", Route::Db(s("db"))),

@@ -1,12 +1,14 @@
-//! Server-level endpoints: `/`, `/_up`, `/_all_dbs`, `/_dbs_info`, `/_uuids`.
+//! Server-level endpoints: `/`, `/_up`, `/_all_dbs`, `/_dbs_info`, `/_uuids`,
+//! `/_active_tasks`.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::request::{self, Query};
 use super::{blocking, database, response, AppState};
 use crate::error::{Error, Result};
+use crate::storage::tasks::{Task, TaskKind};
 
 /// The CouchDB version Settee speaks.
 pub const COUCHDB_VERSION: &str = "3.4.2";
@@ -24,6 +26,53 @@ pub fn root(state: &AppState) -> HttpResponse {
 
 pub fn up() -> HttpResponse {
     response::ok(&json!({"status": "ok", "seeds": {}}))
+}
+
+/// `GET /_active_tasks` (server admins): running Mango index builds
+/// (`indexer`) and compactions (`database_compaction`), shaped and sorted
+/// as CouchDB lists its tasks. One node, so `node` is CouchDB's
+/// stand-alone `nonode@nohost` and `database` the plain name (no shard
+/// path); `pid` is a task number in Erlang's pid form.
+pub fn active_tasks(state: &AppState) -> HttpResponse {
+    let mut tasks: Vec<(String, Value)> = state
+        .store
+        .active_tasks()
+        .iter()
+        .map(|t| {
+            let pid = format!("<0.{}.0>", t.id);
+            (pid.clone(), task_json(t, pid))
+        })
+        .collect();
+    tasks.sort_by(|a, b| a.0.cmp(&b.0));
+    response::ok(&Value::Array(tasks.into_iter().map(|(_, t)| t).collect()))
+}
+
+/// One task; after `node`, `pid` and `process_status`, the members are in
+/// key order, as `couch_task_status` keeps them.
+fn task_json(task: &Task, pid: String) -> Value {
+    let mut out = Map::new();
+    out.insert("node".into(), json!("nonode@nohost"));
+    out.insert("pid".into(), json!(pid));
+    out.insert("process_status".into(), json!("running"));
+    out.insert("changes_done".into(), json!(task.changes_done));
+    out.insert("database".into(), json!(task.database));
+    let kind = match &task.kind {
+        TaskKind::Indexer { design_document } => {
+            out.insert("design_document".into(), json!(design_document));
+            out.insert("indexer_pid".into(), json!(pid));
+            "indexer"
+        }
+        TaskKind::DatabaseCompaction => {
+            out.insert("phase".into(), json!("document_copy"));
+            "database_compaction"
+        }
+    };
+    out.insert("progress".into(), json!(task.progress()));
+    out.insert("started_on".into(), json!(task.started_on));
+    out.insert("total_changes".into(), json!(task.total_changes));
+    out.insert("type".into(), json!(kind));
+    out.insert("updated_on".into(), json!(task.updated_on));
+    Value::Object(out)
 }
 
 /// Start/end/limit/skip/descending over a sorted list of names.

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 
 use super::blobs::{self, BlobReader, BlobStore, BlobWriter};
 use super::seq_counts::SeqCounts;
+use super::tasks::{ActiveTasks, TaskHandle, TaskKind};
 use super::{decode, encode, keys, DbMeta};
 use crate::couch::attachment::{self, AttInput, AttMeta};
 use crate::couch::doc::NewDoc;
@@ -110,6 +111,7 @@ pub struct DbInfo {
     pub active: u64,
     pub external: u64,
     pub created: u64,
+    pub compact_running: bool,
 }
 
 /// One CouchDB database.
@@ -136,6 +138,10 @@ pub struct Database {
     seq_counts: Mutex<Option<SeqCounts>>,
     /// Mango index build state (one build at a time per index).
     mango: super::index::IndexState,
+    /// Where index builds and compactions register (server-wide).
+    tasks: Arc<ActiveTasks>,
+    /// Set while a compaction runs: a second request does not start another.
+    compacting: AtomicBool,
 }
 
 impl Database {
@@ -144,6 +150,7 @@ impl Database {
         name: String,
         meta: DbMeta,
         blob_root: Option<&std::path::Path>,
+        tasks: Arc<ActiveTasks>,
     ) -> Result<Database> {
         let blobs = BlobStore::new(tree.clone(), meta.id, blob_root);
         let stats = match tree.get(keys::stats_key(meta.id))? {
@@ -164,6 +171,8 @@ impl Database {
             blobs,
             seq_counts: Mutex::new(None),
             mango: super::index::IndexState::default(),
+            tasks,
+            compacting: AtomicBool::new(false),
         })
     }
 
@@ -201,6 +210,11 @@ impl Database {
         &self.mango
     }
 
+    /// Registers a task of this database in `_active_tasks`.
+    pub(super) fn start_task(&self, kind: TaskKind, total_changes: u64) -> TaskHandle {
+        self.tasks.start(kind, &self.name, total_changes)
+    }
+
     fn meta(&self) -> DbMeta {
         self.meta.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -223,6 +237,7 @@ impl Database {
             active: stats.active,
             external: stats.external,
             created: self.meta().created,
+            compact_running: self.compacting.load(Ordering::SeqCst),
         }
     }
 
@@ -739,8 +754,33 @@ impl Database {
     }
 
     /// Drops the bodies of revisions that are no longer leaves, and marks
-    /// them unavailable in their trees. Returns the bytes reclaimed.
-    pub fn compact(&self) -> Result<u64> {
+    /// them unavailable in their trees, then the attachment bodies nothing
+    /// refers to. Returns the bytes reclaimed, or `None` when a compaction
+    /// of this database is already running (CouchDB starts no second one).
+    /// Listed in `_active_tasks` while it runs, with documents visited as
+    /// its changes.
+    pub fn compact(&self) -> Result<Option<u64>> {
+        /// Clears the flag however compaction ends.
+        struct Running<'a>(&'a AtomicBool);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::SeqCst);
+            }
+        }
+        if self.compacting.swap(true, Ordering::SeqCst) {
+            return Ok(None);
+        }
+        let _running = Running(&self.compacting);
+        self.compact_now().map(Some)
+    }
+
+    fn compact_now(&self) -> Result<u64> {
+        let total = {
+            let stats = self.lock_stats()?;
+            stats.doc_count + stats.doc_del_count
+        };
+        let task = self.start_task(TaskKind::DatabaseCompaction, total);
+        let mut visited = 0u64;
         let mut reclaimed = 0u64;
         let mut cursor: Option<String> = None;
         loop {
@@ -749,7 +789,7 @@ impl Database {
             let mut stats = *stats_guard;
             let mut batch = sled::Batch::default();
             let start = cursor.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-            let mut seen = 0;
+            let mut seen = 0u64;
             for item in self.docs_range(start, Bound::Unbounded, false).take(500) {
                 let (id, mut record) = item?;
                 seen += 1;
@@ -778,6 +818,9 @@ impl Database {
             batch.insert(keys::stats_key(self.id), encode(&stats)?);
             self.tree.apply_batch(batch)?;
             *stats_guard = stats;
+            drop(stats_guard);
+            visited += seen;
+            task.update(visited, total);
             if seen < 500 {
                 return Ok(reclaimed + self.sweep_blobs()?);
             }

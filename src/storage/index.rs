@@ -23,7 +23,7 @@
 //! taking the database's writer lock, so writes are never blocked by an
 //! index build. One build runs at a time per index; a query that needs
 //! the index waits for it, then sees every write acknowledged before it
-//! started. Build progress is kept for [`Database::index_progress`].
+//! started. A build is listed in `_active_tasks` as an `indexer` task.
 
 use std::collections::HashMap;
 use std::ops::Bound;
@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::tasks::{TaskHandle, TaskKind};
 use super::{decode, encode, keys, remove_prefix, Database};
 use crate::couch::attachment;
 use crate::couch::mango::index::IndexDef;
@@ -82,19 +83,25 @@ pub struct IndexMeta {
     pub seq: u64,
 }
 
-/// Build progress of one index.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Progress {
-    pub changes_done: u64,
-    pub total_changes: u64,
-    pub running: bool,
+/// A running build's progress, as its `_active_tasks` entry shows it.
+struct Progress {
+    task: TaskHandle,
+    changes_done: u64,
+    total_changes: u64,
 }
 
-/// Per-database state: one lock and one progress record per index.
+impl Progress {
+    fn report(&mut self, changes_done: u64) {
+        self.changes_done = changes_done;
+        self.total_changes = self.total_changes.max(changes_done);
+        self.task.update(self.changes_done, self.total_changes);
+    }
+}
+
+/// Per-database state: one lock per index, and the definitions.
 #[derive(Default)]
 pub struct IndexState {
     locks: Mutex<HashMap<[u8; 16], Arc<Mutex<()>>>>,
-    progress: Mutex<HashMap<[u8; 16], Progress>>,
     /// The index definitions read from design documents, and the update
     /// sequence they were read at.
     defs: Mutex<Option<(u64, Arc<Vec<IndexDef>>)>>,
@@ -104,13 +111,6 @@ impl IndexState {
     fn lock_for(&self, sig: [u8; 16]) -> Arc<Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         Arc::clone(locks.entry(sig).or_default())
-    }
-
-    fn set_progress(&self, sig: [u8; 16], p: Progress) {
-        self.progress
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(sig, p);
     }
 }
 
@@ -240,16 +240,6 @@ impl Database {
         })
     }
 
-    /// Build progress of an index, if a build ran since start-up.
-    pub fn index_progress(&self, sig: &[u8; 16]) -> Option<Progress> {
-        self.mango_state()
-            .progress
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(sig)
-            .copied()
-    }
-
     /// Brings an index up to date with every change committed so far.
     pub fn update_index(&self, def: &IndexDef) -> Result<()> {
         let sig = def.signature();
@@ -262,12 +252,12 @@ impl Database {
             return Ok(());
         }
         let started = std::time::Instant::now();
+        let design_document = def.ddoc.clone().unwrap_or_default();
         let mut progress = Progress {
+            task: self.start_task(TaskKind::Indexer { design_document }, target - seq),
             changes_done: 0,
             total_changes: target - seq,
-            running: true,
         };
-        self.mango_state().set_progress(sig, progress);
         if seq == 0 {
             // A new index: read the documents in id order (sequential
             // reads), then catch up from the sequence taken before.
@@ -313,15 +303,11 @@ impl Database {
                 return Err(Error::db_not_found());
             }
             tree.apply_batch(batch)?;
-            progress.changes_done += changes.len() as u64;
-            progress.total_changes = progress.total_changes.max(progress.changes_done);
-            self.mango_state().set_progress(sig, progress);
+            progress.report(progress.changes_done + changes.len() as u64);
             if changes.len() < BATCH {
                 break;
             }
         }
-        progress.running = false;
-        self.mango_state().set_progress(sig, progress);
         if progress.changes_done >= BATCH as u64 {
             tracing::info!(
                 db = %self.name(),
@@ -417,9 +403,7 @@ impl Database {
                 if self.is_deleted() {
                     return Err(Error::db_not_found());
                 }
-                progress.changes_done = read;
-                progress.total_changes = progress.total_changes.max(read);
-                self.mango_state().set_progress(*sig, *progress);
+                progress.report(read);
             }
             let Some(rev) = record.live_winner() else {
                 continue;
@@ -452,9 +436,7 @@ impl Database {
             chunk.push(page_entry(db, sig, &page)?);
         }
         tx.send(chunk).map_err(|_| writer_gone())?;
-        progress.changes_done = read;
-        progress.total_changes = progress.total_changes.max(read);
-        self.mango_state().set_progress(*sig, *progress);
+        progress.report(read);
         Ok(())
     }
 
@@ -529,11 +511,6 @@ impl Database {
         self.clear_index_entries(sig)?;
         let (tree, db) = self.raw();
         tree.remove(keys::index_meta_key(db, sig))?;
-        self.mango_state()
-            .progress
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(sig);
         Ok(())
     }
 

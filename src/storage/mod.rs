@@ -11,6 +11,7 @@ mod database;
 pub mod index;
 pub mod keys;
 mod seq_counts;
+pub mod tasks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -70,6 +71,8 @@ pub struct Store {
     catalog_lock: Mutex<()>,
     /// The `_security` of new databases (`[couchdb] default_security`).
     default_security: Mutex<String>,
+    /// Index builds and compactions in progress, of every database.
+    tasks: Arc<tasks::ActiveTasks>,
 }
 
 impl Store {
@@ -89,6 +92,7 @@ impl Store {
             open: Mutex::new(HashMap::new()),
             catalog_lock: Mutex::new(()),
             default_security: Mutex::new(DEFAULT_SECURITY.into()),
+            tasks: Arc::default(),
         });
         // Databases deleted before a crash or restart: reclaimed without
         // holding up start-up.
@@ -117,6 +121,11 @@ impl Store {
             .default_security
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = security.to_string();
+    }
+
+    /// Index builds and compactions running now (`_active_tasks`).
+    pub fn active_tasks(&self) -> Vec<tasks::Task> {
+        self.tasks.list()
     }
 
     /// Bytes the sled files take on disk.
@@ -203,6 +212,7 @@ impl Store {
             name.to_string(),
             meta,
             self.blob_root.as_deref(),
+            Arc::clone(&self.tasks),
         )?;
         Ok(Arc::new(db))
     }
