@@ -189,6 +189,22 @@ fn documented_find_examples() {
         "no_usable_index",
         Some("No index exists for this sort, try indexing by the sort fields."),
     );
+    // `_explain` answers it: no index, and why `_all_docs` cannot serve.
+    let x = post(
+        &format!("/{db}/_explain"),
+        &json!({"selector": {"year": {"$gt": 2010}}, "sort": ["year"]}),
+    );
+    assert_eq!(x.status, 200, "{}", x.text);
+    assert_eq!(x.body["index"], Value::Null);
+    assert_eq!(
+        x.body["index_candidates"],
+        json!([{
+            "index": {"ddoc": null, "name": "_all_docs", "type": "special", "def": {"fields": [{"_id": "asc"}]}},
+            "analysis": {"usable": false, "reasons": [{"name": "field_mismatch"}], "ranking": 1, "covering": null}
+        }]),
+        "{}",
+        x.text
+    );
 
     let r = post(
         &format!("/{db}/_index"),
@@ -599,18 +615,26 @@ fn settee_uses_indexes_couchdb_refuses() {
     );
     assert_eq!(x.body["settee_plan"]["strategy"], "sort_after_equality");
     // A prefix of the index: same answer and order as _all_docs, no scan.
+    // What CouchDB reports (its _all_docs plan, its warning) stays the
+    // same; only settee_plan and the stats show the index.
     let r = find(
         &db,
         json!({"selector": {"os": "windows"}, "fields": ["_id"], "execution_stats": true}),
     );
     assert_eq!(ids(&r), ["1", "2", "4", "5"]);
     assert_eq!(r.body["execution_stats"]["total_docs_examined"], 4);
-    assert!(r.body.get("warning").is_none());
+    assert_eq!(
+        r.body["warning"],
+        "No matching index found, create an index to optimize query time."
+    );
     let x = post(
         &format!("/{db}/_explain"),
         &json!({"selector": {"os": "windows"}}),
     );
+    assert_eq!(x.body["index"]["name"], "_all_docs", "{}", x.text);
+    assert_eq!(x.body["mrargs"]["start_key"], Value::Null, "{}", x.text);
     assert_eq!(x.body["settee_plan"]["strategy"], "reorder_by_id");
+    assert_eq!(x.body["settee_plan"]["index"]["name"], "obi");
     // Paging keeps _all_docs order.
     let p1 = find(
         &db,
@@ -637,7 +661,20 @@ fn settee_uses_indexes_couchdb_refuses() {
         &format!("/{db}/_explain"),
         &json!({"selector": {"os": "windows", "ip": {"$exists": false}}}),
     );
-    assert_eq!(x.body["index"]["name"], "noip", "{}", x.text);
+    assert_eq!(x.body["index"]["name"], "_all_docs", "{}", x.text);
+    assert_eq!(x.body["settee_plan"]["index"]["name"], "noip", "{}", x.text);
+    let candidate = x.body["index_candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["index"]["name"] == "noip")
+        .cloned();
+    assert_eq!(
+        candidate.map(|c| c["analysis"]["reasons"].clone()),
+        Some(json!([{"name": "is_partial"}])),
+        "{}",
+        x.text
+    );
 }
 
 /// A replicated (or CouchDB-written) design document defines a working index.

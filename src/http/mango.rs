@@ -364,7 +364,7 @@ async fn prepare(
     req: &HttpRequest,
     payload: web::Payload,
     db: &Arc<Database>,
-) -> Result<(FindRequest, Option<Plan>)> {
+) -> Result<(FindRequest, std::result::Result<Plan, Vec<Value>>)> {
     let body = json_body(state, req, payload).await?;
     let find = FindRequest::parse(&body)?;
     if let Some(b) = &find.bookmark {
@@ -374,7 +374,10 @@ async fn prepare(
     let f = find.clone();
     let plan = blocking(move || {
         let defs = list_indexes(&reader)?;
-        plan::plan(&f, &defs, true)
+        Ok(match plan::plan(&f, &defs, true)? {
+            Some(p) => Ok(p),
+            None => Err(plan::candidates_without_plan(&f, &defs)),
+        })
     })
     .await?;
     Ok((find, plan))
@@ -386,13 +389,22 @@ pub async fn explain(
     payload: web::Payload,
     db: Arc<Database>,
 ) -> Result<HttpResponse> {
-    let (find, plan) = prepare(state, req, payload, &db).await?;
+    let (find, planned) = prepare(state, req, payload, &db).await?;
     let sel = find.selector.root();
+    // What CouchDB would report; Settee's own choice is in `settee_plan`.
+    let (plan, shown, candidates) = match &planned {
+        Ok(p) => (
+            Some(p),
+            Some(p.as_couchdb()),
+            p.as_couchdb().candidates.clone(),
+        ),
+        Err(candidates) => (None, None, candidates.clone()),
+    };
     let mut out = Map::new();
     out.insert("dbname".into(), Value::from(db.name()));
     out.insert(
         "index".into(),
-        plan.as_ref().map_or(Value::Null, |p| p.index.to_json()),
+        shown.map_or(Value::Null, |p| p.index.to_json()),
     );
     out.insert("partitioned".into(), Value::Bool(false));
     out.insert("selector".into(), find.selector.to_json());
@@ -403,18 +415,11 @@ pub async fn explain(
         "fields".into(),
         json!(find.fields.clone().unwrap_or_default()),
     );
-    out.insert(
-        "index_candidates".into(),
-        Value::Array(
-            plan.as_ref()
-                .map(|p| p.candidates.clone())
-                .unwrap_or_default(),
-        ),
-    );
+    out.insert("index_candidates".into(), Value::Array(candidates));
     out.insert("selector_hints".into(), plan::selector_hints(sel));
-    if let Some(p) = &plan {
-        out.insert("mrargs".into(), mrargs(p, &find));
-        out.insert("covering".into(), Value::Bool(p.covering));
+    if let (Some(p), Some(shown)) = (plan, shown) {
+        out.insert("mrargs".into(), mrargs(shown, &find));
+        out.insert("covering".into(), Value::Bool(shown.covering));
         let (strategy, description) = match p.strategy {
             Strategy::CouchDb => ("couchdb", "The index CouchDB would choose, read as CouchDB reads it."),
             Strategy::SortAfterEquality => (
@@ -428,7 +433,7 @@ pub async fn explain(
         };
         out.insert(
             "settee_plan".into(),
-            json!({"strategy": strategy, "description": description}),
+            json!({"strategy": strategy, "index": p.index.to_json(), "description": description}),
         );
     }
     Ok(response::ok(&Value::Object(out)))
@@ -805,7 +810,7 @@ fn run(
     if let Some(w) = &plan.ignored_use_index {
         warnings.push(w.clone());
     }
-    if plan.index.kind == IndexKind::AllDocs {
+    if plan.as_couchdb().index.kind == IndexKind::AllDocs {
         warnings.push("No matching index found, create an index to optimize query time.".into());
     }
     let ratio = if sink.stats.results == 0 {

@@ -23,6 +23,10 @@
 //! - **Partial indexes implied by the selector** (for example
 //!   `$exists: false` in the partial filter) are used without `use_index`,
 //!   the same way.
+//!
+//! In the last two cases the plan keeps CouchDB's own (`_all_docs`) plan
+//! in [`Plan::couchdb_plan`]: `_explain` and the no-index warning report
+//! that one, as CouchDB would.
 
 use std::cmp::Ordering;
 
@@ -112,6 +116,18 @@ pub struct Plan {
     pub ignored_use_index: Option<String>,
     /// `_explain`'s `index_candidates`.
     pub candidates: Vec<Value>,
+    /// CouchDB's own plan, when Settee reads another index for the same
+    /// answer ([`Strategy::ReorderById`]): what `_explain` and the
+    /// no-index warning report, so they read as CouchDB's.
+    pub couchdb_plan: Option<Box<Plan>>,
+}
+
+impl Plan {
+    /// The plan CouchDB would run: this one, unless Settee substituted
+    /// its own.
+    pub fn as_couchdb(&self) -> &Plan {
+        self.couchdb_plan.as_deref().unwrap_or(self)
+    }
 }
 
 /// Plans a query over the database's indexes (JSON indexes from design
@@ -119,26 +135,13 @@ pub struct Plan {
 /// lack of an index.
 pub fn plan(req: &FindRequest, json_indexes: &[IndexDef], explain: bool) -> Result<Option<Plan>> {
     let sel = req.selector.root();
-    let sort_fields = req.sort_fields();
-    let mut all: Vec<IndexDef> = vec![IndexDef::all_docs()];
-    all.extend(json_indexes.iter().cloned());
-    all.sort_by(|a, b| (&a.ddoc, &a.name).cmp(&(&b.ddoc, &b.name)));
-
+    let all = with_all_docs(json_indexes);
     let by_use_index = |ix: &IndexDef| matches_use_index(ix, &req.use_index);
-    // Partial indexes only when named; the rest are candidates.
-    let considered: Vec<&IndexDef> = all
-        .iter()
-        .filter(|ix| ix.partial.is_none() || (!req.use_index.is_empty() && by_use_index(ix)))
-        .collect();
-    let verdicts: Vec<(&IndexDef, Vec<&'static str>)> = considered
-        .iter()
-        .map(|ix| (*ix, usability(ix, sel, &sort_fields)))
-        .collect();
-    let usable: Vec<&IndexDef> = verdicts
-        .iter()
-        .filter(|(_, r)| r.is_empty())
-        .map(|(ix, _)| *ix)
-        .collect();
+    let Survey {
+        considered,
+        verdicts,
+        usable,
+    } = survey(req, &all);
 
     let field_ranges = field_ranges(sel);
     let mut ignored_use_index = None;
@@ -248,6 +251,7 @@ pub fn plan(req: &FindRequest, json_indexes: &[IndexDef], explain: bool) -> Resu
         id_range: None,
         ignored_use_index,
         candidates,
+        couchdb_plan: None,
     };
     if plan.index.kind == IndexKind::AllDocs {
         if let Some(better) = reorder_by_id(req, json_indexes, &field_ranges, &plan) {
@@ -255,6 +259,63 @@ pub fn plan(req: &FindRequest, json_indexes: &[IndexDef], explain: bool) -> Resu
         }
     }
     Ok(Some(plan))
+}
+
+/// Every index of the database: `_all_docs` and the JSON indexes, in
+/// (ddoc, name) order.
+fn with_all_docs(json_indexes: &[IndexDef]) -> Vec<IndexDef> {
+    let mut all: Vec<IndexDef> = vec![IndexDef::all_docs()];
+    all.extend(json_indexes.iter().cloned());
+    all.sort_by(|a, b| (&a.ddoc, &a.name).cmp(&(&b.ddoc, &b.name)));
+    all
+}
+
+/// CouchDB's first pass over the indexes (`mango_idx:get_usable_indexes`).
+struct Survey<'a> {
+    /// Partial indexes only when `use_index` names them.
+    considered: Vec<&'a IndexDef>,
+    /// Why each considered index cannot answer (empty: it can).
+    verdicts: Vec<(&'a IndexDef, Vec<&'static str>)>,
+    usable: Vec<&'a IndexDef>,
+}
+
+fn survey<'a>(req: &FindRequest, all: &'a [IndexDef]) -> Survey<'a> {
+    let sel = req.selector.root();
+    let sort_fields = req.sort_fields();
+    let considered: Vec<&IndexDef> = all
+        .iter()
+        .filter(|ix| {
+            ix.partial.is_none()
+                || (!req.use_index.is_empty() && matches_use_index(ix, &req.use_index))
+        })
+        .collect();
+    let verdicts: Vec<(&IndexDef, Vec<&'static str>)> = considered
+        .iter()
+        .map(|ix| (*ix, usability(ix, sel, &sort_fields)))
+        .collect();
+    let usable: Vec<&IndexDef> = verdicts
+        .iter()
+        .filter(|(_, r)| r.is_empty())
+        .map(|(ix, _)| *ix)
+        .collect();
+    Survey {
+        considered,
+        verdicts,
+        usable,
+    }
+}
+
+/// `_explain`'s `index_candidates` when no index can answer (CouchDB's
+/// `_explain` then has `"index": null`): every index with the reason it
+/// cannot.
+pub fn candidates_without_plan(req: &FindRequest, json_indexes: &[IndexDef]) -> Vec<Value> {
+    let all = with_all_docs(json_indexes);
+    let Survey {
+        considered,
+        verdicts,
+        usable,
+    } = survey(req, &all);
+    candidates_json(&all, &considered, &verdicts, &usable, &[], &[], &[], req)
 }
 
 fn strip_design(d: &str) -> &str {
@@ -743,6 +804,7 @@ fn sort_after_equality(
         id_range: None,
         ignored_use_index: None,
         candidates: Vec::new(),
+        couchdb_plan: None,
     })
 }
 
@@ -833,7 +895,8 @@ fn reorder_by_id(
         covering: false,
         id_range,
         ignored_use_index: base.ignored_use_index.clone(),
-        candidates: base.candidates.clone(),
+        candidates: Vec::new(),
+        couchdb_plan: Some(Box::new(base.clone())),
     })
 }
 
