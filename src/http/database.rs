@@ -22,6 +22,7 @@ pub async fn handle(
 ) -> Result<HttpResponse> {
     match req.method().as_str() {
         "PUT" => {
+            check_partitioned(req)?;
             validate_db_name(name)?;
             let store = state.store.clone();
             let owned = name.to_string();
@@ -171,6 +172,16 @@ pub fn compact(_state: &AppState, req: &HttpRequest, db: Arc<Database>) -> Resul
         Err(e) => tracing::error!(db = %db.name(), error = %e, "compaction failed"),
     });
     Ok(response::json(StatusCode::ACCEPTED, &json!({"ok": true})))
+}
+
+/// `?partitioned=` on `PUT /{db}`. Settee has no partitioned databases,
+/// so `true` gets CouchDB's answer when the feature is disabled.
+fn check_partitioned(req: &HttpRequest) -> Result<()> {
+    match Query::from_request(req).get("partitioned") {
+        None | Some("false") => Ok(()),
+        Some("true") => Err(Error::bad_request("Partitioned feature is not enabled.")),
+        Some(_) => Err(Error::bad_request("Invalid `partitioned` parameter")),
+    }
 }
 
 fn has_body(req: &HttpRequest) -> bool {
