@@ -614,6 +614,16 @@ fn settee_uses_indexes_couchdb_refuses() {
         &json!({"selector": {"os": "windows"}, "sort": ["browser"]}),
     );
     assert_eq!(x.body["settee_plan"]["strategy"], "sort_after_equality");
+    assert_eq!(x.body["index"]["name"], "obi");
+    assert_eq!(
+        x.body["index_candidates"],
+        json!([{
+            "index": {"ddoc": null, "name": "_all_docs", "type": "special", "def": {"fields": [{"_id": "asc"}]}},
+            "analysis": {"usable": false, "reasons": [{"name": "field_mismatch"}], "ranking": 1, "covering": null}
+        }]),
+        "{}",
+        x.text
+    );
     // A prefix of the index: same answer and order as _all_docs, no scan.
     // What CouchDB reports (its _all_docs plan, its warning) stays the
     // same; only settee_plan and the stats show the index.

@@ -148,7 +148,13 @@ pub fn plan(req: &FindRequest, json_indexes: &[IndexDef], explain: bool) -> Resu
     let chosen = if usable.is_empty() {
         // CouchDB: no_usable_index. Settee: an index that serves the sort
         // after equality-bound columns.
-        if let Some(p) = sort_after_equality(req, json_indexes, &field_ranges) {
+        if let Some(mut p) = sort_after_equality(req, json_indexes, &field_ranges) {
+            // Every other index, with why CouchDB could not use it.
+            p.candidates =
+                candidates_json(&all, &considered, &verdicts, &usable, &[], &[], &[], req)
+                    .into_iter()
+                    .filter(|c| c["index"] != p.index.to_json())
+                    .collect();
             return Ok(Some(p));
         }
         if explain {
