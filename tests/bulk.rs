@@ -93,3 +93,52 @@ fn bulk_docs_over_max_document_size() {
     let r = post(&format!("/{db}/_bulk_docs"), &fits);
     assert_eq!(r.status, 201, "{}", &r.text[..r.text.len().min(200)]);
 }
+
+/// CouchDB cannot honour `"all_or_nothing": true` (fabric's
+/// `validate_atomic_update`): 417 with one `not_implemented` error per
+/// document, naming its id and the rev it was sent with (`0-` for none),
+/// and nothing written. With `new_edits: false` the option is ignored.
+#[test]
+fn bulk_docs_all_or_nothing_is_refused() {
+    let db = new_db("bulkaon");
+    let docs = json!([
+        {"_id": "a", "v": 1},
+        {"_id": "b", "_rev": "1-0123456789abcdef0123456789abcdef"},
+        {"_id": "_local/c"},
+        {"v": 4}
+    ]);
+    let r = post(
+        &format!("/{db}/_bulk_docs"),
+        &json!({"all_or_nothing": true, "docs": docs}),
+    );
+    assert_eq!(r.status, 417, "{}", r.text);
+    let reason = "all_or_nothing is not supported";
+    let generated = r.body[3]["id"].as_str().unwrap_or_default();
+    assert_eq!(generated.len(), 32, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!([
+            {"id": "a", "rev": "0-", "error": "not_implemented", "reason": reason},
+            {"id": "b", "rev": "1-0123456789abcdef0123456789abcdef",
+             "error": "not_implemented", "reason": reason},
+            {"id": "_local/c", "rev": "0-", "error": "not_implemented", "reason": reason},
+            {"id": generated, "rev": "0-", "error": "not_implemented", "reason": reason},
+        ])
+    );
+    assert_eq!(get(&format!("/{db}")).body["doc_count"], 0);
+    get(&format!("/{db}/_local/c")).assert_error(404, "not_found", None);
+    // an empty list has nothing to refuse
+    let r = post(
+        &format!("/{db}/_bulk_docs"),
+        &json!({"all_or_nothing": true, "docs": []}),
+    );
+    assert_eq!((r.status, r.body.clone()), (201, json!([])), "{}", r.text);
+    // replicated writes ignore the option
+    let r = post(
+        &format!("/{db}/_bulk_docs"),
+        &json!({"all_or_nothing": true, "new_edits": false,
+                "docs": [{"_id": "r", "_rev": "1-abc"}]}),
+    );
+    assert_eq!((r.status, r.body.clone()), (201, json!([])), "{}", r.text);
+    assert_eq!(get(&format!("/{db}/r")).body["_rev"], "1-abc");
+}

@@ -57,6 +57,9 @@ pub async fn bulk_docs(
         check_size(state, &id, size)?;
         parsed.push(d);
     }
+    if new_edits && body.get("all_or_nothing") == Some(&Value::Bool(true)) && !parsed.is_empty() {
+        return Ok(all_or_nothing_refused(&parsed));
+    }
     // `_local` docs in a bulk request are written through the local-doc path.
     let mut local_results = Vec::new();
     for &i in local.iter().rev() {
@@ -99,6 +102,28 @@ pub async fn bulk_docs(
         }
     }
     Ok(response::json(StatusCode::CREATED, &out))
+}
+
+/// CouchDB accepts `"all_or_nothing": true` but cannot honour it (fabric's
+/// `validate_atomic_update`): 417 with one error per document, naming its
+/// id and the rev it was sent with (`0-` for none), and nothing written.
+fn all_or_nothing_refused(docs: &[doc::NewDoc]) -> HttpResponse {
+    let errors: Vec<Value> = docs
+        .iter()
+        .map(|d| {
+            let rev = d
+                .revs
+                .first()
+                .map_or_else(|| "0-".to_string(), Rev::to_string);
+            json!({
+                "id": d.id,
+                "rev": rev,
+                "error": "not_implemented",
+                "reason": "all_or_nothing is not supported",
+            })
+        })
+        .collect();
+    response::json(StatusCode::EXPECTATION_FAILED, &errors)
 }
 
 fn doc_error(id: &str, e: &Error) -> Value {
