@@ -485,3 +485,126 @@ fn attachment_write_on_unknown_rev() {
     )
     .assert_error(409, "conflict", None);
 }
+
+/// `batch=ok`: CouchDB answers 202 `{"ok","id"}` (no rev, ETag or
+/// Location) whatever the write's outcome, and only logs a failure, so a
+/// conflicting PUT or POST is 202 and is dropped. The request itself is
+/// still checked first (body, id, revs), and a multipart PUT is not batched.
+#[test]
+fn batch_ok_answers_202_even_on_conflict() {
+    let db = new_db("batch");
+    let accepted = |r: &Reply, id: &str| {
+        assert_eq!(r.status, 202, "{}", r.text);
+        assert_eq!(r.body, json!({"ok": true, "id": id}));
+        assert_eq!(r.header("etag"), None);
+        assert_eq!(r.header("location"), None);
+    };
+    accepted(
+        &put(&format!("/{db}/foo?batch=ok"), &json!({"a": 1})),
+        "foo",
+    );
+    accepted(
+        &put(&format!("/{db}/foo?batch=ok"), &json!({"a": 2})),
+        "foo",
+    );
+    accepted(
+        &post(&format!("/{db}?batch=ok"), &json!({"_id": "foo", "a": 3})),
+        "foo",
+    );
+    let stored = get(&format!("/{db}/foo")).body;
+    assert_eq!(stored["a"], 1);
+    assert!(stored["_rev"].as_str().unwrap().starts_with("1-"));
+    // _local docs too (they never conflict: a given `0-N` becomes `0-N+1`)
+    accepted(
+        &put(&format!("/{db}/_local/l?batch=ok"), &json!({})),
+        "_local/l",
+    );
+    accepted(
+        &put(&format!("/{db}/_local/l?batch=ok"), &json!({"_rev": "0-7"})),
+        "_local/l",
+    );
+    accepted(
+        &post(&format!("/{db}?batch=ok"), &json!({"_id": "_local/m"})),
+        "_local/m",
+    );
+    assert_eq!(get(&format!("/{db}/_local/l")).body["_rev"], "0-8");
+    assert_eq!(get(&format!("/{db}/_local/m")).body["_rev"], "0-1");
+    // checked before the 202
+    raw(
+        Method::PUT,
+        &format!("/{db}/x?batch=ok"),
+        "application/json",
+        "{not json",
+    )
+    .assert_error(400, "bad_request", None);
+    put(&format!("/{db}/_bad?batch=ok"), &json!({})).assert_error(400, "illegal_docid", None);
+    put(
+        &format!("/{db}/x?batch=ok&rev=1-a"),
+        &json!({"_rev": "1-b"}),
+    )
+    .assert_error(
+        400,
+        "bad_request",
+        Some("Document rev from request body and query string have different values"),
+    );
+    put(&format!("/{db}/x?batch=ok&new_edits=false"), &json!({})).assert_error(
+        400,
+        "bad_request",
+        Some("When `new_edits: false`, the document needs `_rev` or `_revisions` specified"),
+    );
+    post(&format!("/{db}?batch=ok"), &json!({"_foo": 1})).assert_error(400, "doc_validation", None);
+    assert_eq!(get(&format!("/{db}")).body["doc_count"], 1);
+    // a multipart PUT is written at once
+    let body = "--B\r\nContent-Type: application/json\r\n\r\n{\"m\":1}\r\n--B--";
+    let r = raw(
+        Method::PUT,
+        &format!("/{db}/mp?batch=ok"),
+        "multipart/related; boundary=\"B\"",
+        body,
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(r.body["rev"].as_str().unwrap().starts_with("1-"));
+}
+
+/// `If-None-Match` is read as CouchDB's `etag_match`: a list split on
+/// commas and spaces, each token without a weak `W/` prefix, for
+/// documents, attachments and `_changes`.
+#[test]
+fn if_none_match_accepts_weak_and_listed_etags() {
+    let db = new_db("weaketag");
+    let rev = create(&db, "d", &json!({"v": 1}));
+    let status = |path: &str, inm: &str| {
+        with_headers(
+            "GET",
+            &format!("/{db}/{path}"),
+            &[("If-None-Match", inm)],
+            None,
+        )
+    };
+    let r = status("d", &format!("W/\"{rev}\""));
+    assert_eq!(r.status, 304, "{}", r.text);
+    assert_eq!(r.header("etag"), Some(format!("\"{rev}\"").as_str()));
+    assert_eq!(status("d", &format!("\"0-x\", W/\"{rev}\"")).status, 304);
+    assert_eq!(status("d", &format!("\"0-x\",\"{rev}\"")).status, 304);
+    assert_eq!(status("d", "W/\"0-x\"").status, 200);
+    assert_eq!(status("d", &format!("w/\"{rev}\"")).status, 200);
+
+    let r = raw(
+        Method::PUT,
+        &format!("/{db}/d/att?rev={rev}"),
+        "text/plain",
+        "hello",
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let etag = get(&format!("/{db}/d/att"))
+        .header("etag")
+        .unwrap()
+        .to_string();
+    assert_eq!(status("d/att", &format!("W/{etag}")).status, 304);
+
+    let etag = get(&format!("/{db}/_changes"))
+        .header("etag")
+        .unwrap()
+        .to_string();
+    assert_eq!(status("_changes", &format!("W/{etag}")).status, 304);
+}

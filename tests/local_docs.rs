@@ -196,3 +196,55 @@ fn local_docs_bad_parameters() {
     );
     assert_eq!(r.body["rows"][0]["id"], "_local/b", "{}", r.text);
 }
+
+/// A POST to `_local_docs` reads its body's query options (`limit`,
+/// `skip`, `descending`, `startkey`/`endkey`, `include_docs`, …) as
+/// `_all_docs` does, with the query string taking precedence.
+#[test]
+fn local_docs_post_body_options() {
+    let db = new_db("localpost");
+    for id in ["a", "b", "c", "d"] {
+        put(&format!("/{db}/_local/{id}"), &json!({"n": id}));
+    }
+    let ids = |r: &Reply| -> Vec<String> {
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["id"].as_str().unwrap_or("-").to_string())
+            .collect()
+    };
+    let path = format!("/{db}/_local_docs");
+    let r = post(
+        &path,
+        &json!({"keys": ["_local/a", "_local/b"], "limit": 1}),
+    );
+    assert_eq!(ids(&r), ["_local/a"]);
+    let r = post(&path, &json!({"limit": 2, "skip": 1}));
+    assert_eq!(ids(&r), ["_local/b", "_local/c"]);
+    let r = post(&path, &json!({"descending": true, "startkey": "_local/c"}));
+    assert_eq!(ids(&r), ["_local/c", "_local/b", "_local/a"]);
+    let r = post(
+        &path,
+        &json!({"start_key": "_local/b", "endkey": "_local/d", "inclusive_end": false}),
+    );
+    assert_eq!(ids(&r), ["_local/b", "_local/c"]);
+    let r = post(&path, &json!({"key": "_local/c", "include_docs": true}));
+    assert_eq!(ids(&r), ["_local/c"]);
+    assert_eq!(
+        r.body["rows"][0]["doc"],
+        json!({"_id": "_local/c", "_rev": "0-1", "n": "c"})
+    );
+    // the query string wins over the body
+    let r = post(
+        &format!("{path}?limit=3&descending=false"),
+        &json!({"limit": 1, "descending": true}),
+    );
+    assert_eq!(ids(&r), ["_local/a", "_local/b", "_local/c"]);
+    post(&path, &json!({"limit": -1})).assert_error(
+        400,
+        "query_parse_error",
+        Some("Invalid value for positive integer: -1"),
+    );
+}

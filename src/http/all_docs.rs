@@ -46,12 +46,12 @@ pub struct Params {
     start: Option<KeyPos>,
     end: Option<KeyPos>,
     inclusive_end: bool,
-    descending: bool,
-    limit: Option<u64>,
-    skip: u64,
-    include_docs: bool,
+    pub(super) descending: bool,
+    pub(super) limit: Option<u64>,
+    pub(super) skip: u64,
+    pub(super) include_docs: bool,
     update_seq: bool,
-    keys: Option<Vec<Value>>,
+    pub(super) keys: Option<Vec<Value>>,
     opts: ReadOpts,
     design_only: bool,
 }
@@ -162,6 +162,24 @@ impl Params {
         })
     }
 
+    /// The parameters of a `GET` (its query string) or a `POST` (its body
+    /// merged with its query string).
+    pub async fn from_request(
+        state: &AppState,
+        req: &HttpRequest,
+        payload: web::Payload,
+    ) -> Result<Params> {
+        let q = Query::from_request(req);
+        if req.method() != "POST" {
+            return Params::from_query(&q);
+        }
+        request::require_json_content_type(req)?;
+        let body = request::parse_json(
+            &request::read_body(payload, state.config.max_http_request_size).await?,
+        )?;
+        Params::merge_body(&q, &body)
+    }
+
     /// Parses a `GET` query string.
     pub fn from_query(q: &Query) -> Result<Params> {
         let m = Params::query_map(q)?;
@@ -242,8 +260,8 @@ impl Params {
         Params::from_json(&merged)
     }
 
-    fn bounds(&self) -> Option<(Bound<String>, Bound<String>)> {
-        // Lower and upper bounds in id order, or None for an empty range.
+    /// Lower and upper bounds in id order, or None for an empty range.
+    pub(super) fn bounds(&self) -> Option<(Bound<String>, Bound<String>)> {
         let (first, last) = (self.start.clone(), self.end.clone());
         let (lo, hi, lo_is_start) = if self.descending {
             (last, first, false)
@@ -287,7 +305,7 @@ fn narrow_to_design(lo: Bound<String>, hi: Bound<String>) -> (Bound<String>, Bou
     (lo, hi)
 }
 
-fn as_ref_bound(b: &Bound<String>) -> Bound<&str> {
+pub(super) fn as_ref_bound(b: &Bound<String>) -> Bound<&str> {
     match b {
         Bound::Included(s) => Bound::Included(s.as_str()),
         Bound::Excluded(s) => Bound::Excluded(s.as_str()),
@@ -302,16 +320,7 @@ pub async fn handle(
     db: Arc<Database>,
     ep: DbEndpoint,
 ) -> Result<HttpResponse> {
-    let q = Query::from_request(req);
-    let mut params = if req.method() == "POST" {
-        request::require_json_content_type(req)?;
-        let body = request::parse_json(
-            &request::read_body(payload, state.config.max_http_request_size).await?,
-        )?;
-        Params::merge_body(&q, &body)?
-    } else {
-        Params::from_query(&q)?
-    };
+    let mut params = Params::from_request(state, req, payload).await?;
     params.design_only = ep == DbEndpoint::DesignDocs;
     Ok(response::stream_from_blocking(
         StatusCode::OK,

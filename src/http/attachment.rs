@@ -234,7 +234,7 @@ async fn get(
         .md5()
         .ok_or_else(|| Error::Corrupt("attachment digest".into()))?;
     let etag = format!("\"{}\"", B64.encode(md5));
-    if request::header_str(req, header::IF_NONE_MATCH) == Some(etag.as_str()) {
+    if request::etag_matches(req, &etag) {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, etag))
             .finish());
@@ -528,7 +528,7 @@ async fn put(
         .into_iter()
         .next()
         .ok_or(Error::Conflict)??;
-    let mut res = created(req, &db, &id, &edited, false);
+    let mut res = created(req, &db, &id, &edited);
     let location = format!(
         "{}/{}",
         super::document::location(req, &db, &id),

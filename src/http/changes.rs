@@ -85,7 +85,7 @@ pub async fn handle(
     let job = Arc::new(Job::new(params, feed, filter));
     if feed == FeedType::Normal {
         let etag = etag(&db, req.query_string());
-        if request::header_str(req, header::IF_NONE_MATCH) == Some(etag.as_str()) {
+        if request::etag_matches(req, &etag) {
             return Ok(HttpResponse::NotModified()
                 .insert_header((header::ETAG, etag))
                 .finish());

@@ -383,7 +383,7 @@ async fn get(req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpRes
 /// when `If-None-Match` names that rev.
 fn with_etag(req: &HttpRequest, rev: &str, reply: impl FnOnce() -> HttpResponse) -> HttpResponse {
     let etag = format!("\"{rev}\"");
-    if request::header_str(req, header::IF_NONE_MATCH) == Some(etag.as_str()) {
+    if request::etag_matches(req, &etag) {
         return HttpResponse::NotModified()
             .insert_header((header::ETAG, etag))
             .finish();
@@ -532,17 +532,8 @@ pub fn location(req: &HttpRequest, db: &Database, id: &str) -> String {
     )
 }
 
-/// 201 (or 202 for `batch=ok`) with `{"ok","id","rev"}`, ETag and Location.
-pub fn created(
-    req: &HttpRequest,
-    db: &Database,
-    id: &str,
-    edited: &Edited,
-    batch: bool,
-) -> HttpResponse {
-    if batch {
-        return response::json(StatusCode::ACCEPTED, &json!({"ok": true, "id": id}));
-    }
+/// 201 with `{"ok","id","rev"}`, ETag and Location.
+pub fn created(req: &HttpRequest, db: &Database, id: &str, edited: &Edited) -> HttpResponse {
     let rev = edited.rev.to_string();
     let mut res = response::json(
         StatusCode::CREATED,
@@ -567,7 +558,8 @@ async fn put(
 ) -> Result<HttpResponse> {
     let q = Query::from_request(req);
     let _gc = db.blob_guard().await;
-    let mut doc = if super::attachment::is_multipart(req) {
+    let multipart = super::attachment::is_multipart(req);
+    let mut doc = if multipart {
         super::attachment::read_multipart_doc(state, req, payload, &db, &id).await?
     } else {
         let raw = request::read_body(payload, state.config.max_http_request_size).await?;
@@ -597,11 +589,31 @@ async fn put(
     if !new_edits {
         doc::require_replicated_rev(&doc)?;
     }
-    let batch = q.get("batch") == Some("ok");
-    let delay = batch || request::delays_commit(req);
+    // CouchDB batches only JSON bodies: a multipart PUT is written at once.
+    if !multipart && q.get("batch") == Some("ok") {
+        let outcome = save(state, db, vec![doc], new_edits, true).await;
+        return Ok(batch_accepted(&id, outcome.and_then(first_outcome)));
+    }
+    let delay = request::delays_commit(req);
     let result = save(state, db.clone(), vec![doc], new_edits, delay).await?;
-    let edited = result.into_iter().next().ok_or(Error::Conflict)??;
-    Ok(created(req, &db, &id, &edited, batch))
+    let edited = first_outcome(result)?;
+    Ok(created(req, &db, &id, &edited))
+}
+
+/// The outcome of a one-document [`save`].
+fn first_outcome(results: Vec<Result<Edited>>) -> Result<Edited> {
+    results.into_iter().next().ok_or(Error::Conflict)?
+}
+
+/// CouchDB's `batch=ok`: 202 `{"ok":true,"id"}` whatever the write's
+/// outcome. CouchDB writes in the background and only logs a failure (a
+/// conflict, a refused design document, …); Settee writes before answering
+/// (without waiting for the disk) and logs it the same way.
+pub fn batch_accepted<T>(id: &str, outcome: Result<T>) -> HttpResponse {
+    if let Err(e) = outcome {
+        tracing::info!(doc = %id, error = %e, "batch doc error");
+    }
+    response::json(StatusCode::ACCEPTED, &json!({"ok": true, "id": id}))
 }
 
 pub async fn post_to_db(
@@ -617,14 +629,22 @@ pub async fn post_to_db(
     let _gc = db.blob_guard().await;
     let id = doc.id.clone().unwrap_or_else(server::new_uuid);
     check_size(state, &id, raw.len())?;
+    let batch = q.get("batch") == Some("ok");
     if validate_doc_id(&id)? == DocIdKind::Local {
+        if batch {
+            let outcome = super::local::store(state, db, &id, doc).await;
+            return Ok(batch_accepted(&id, outcome));
+        }
         return super::local::write(state, db, &id, doc).await;
     }
     doc.id = Some(id.clone());
-    let batch = q.get("batch") == Some("ok");
-    let result = save(state, db.clone(), vec![doc], true, batch).await?;
-    let edited = result.into_iter().next().ok_or(Error::Conflict)??;
-    Ok(created(req, &db, &id, &edited, batch))
+    if batch {
+        let outcome = save(state, db, vec![doc], true, true).await;
+        return Ok(batch_accepted(&id, outcome.and_then(first_outcome)));
+    }
+    let result = save(state, db.clone(), vec![doc], true, false).await?;
+    let edited = first_outcome(result)?;
+    Ok(created(req, &db, &id, &edited))
 }
 
 /// One document with no attachment body to store: a point operation.
@@ -739,5 +759,5 @@ pub async fn copy_to(
     let _gc = db.blob_guard().await;
     let result = save(state, db.clone(), vec![doc], true, false).await?;
     let edited = result.into_iter().next().ok_or(Error::Conflict)??;
-    Ok(created(req, &db, &dest_id, &edited, false))
+    Ok(created(req, &db, &dest_id, &edited))
 }

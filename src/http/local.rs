@@ -3,13 +3,13 @@
 //! They are kept apart from the revision-tree store, carry `0-N` revisions
 //! and never appear in `_all_docs`, `_changes` or replication.
 
-use std::ops::Bound;
 use std::sync::Arc;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
+use super::all_docs::{as_ref_bound, Params};
 use super::request::{self, Query};
 use super::{blocking, point_op, response, AppState};
 use crate::couch::doc::{self, NewDoc};
@@ -72,6 +72,10 @@ pub async fn handle(
                     doc.revs = vec![Rev::new(0, parse_local_rev(given)?.to_string())];
                 }
                 (_, None) => {}
+            }
+            if q.get("batch") == Some("ok") {
+                let outcome = store(state, db, &id, doc).await;
+                return Ok(super::document::batch_accepted(&id, outcome));
             }
             write(state, db, &id, doc).await
         }
@@ -184,49 +188,24 @@ pub async fn store(state: &AppState, db: Arc<Database>, id: &str, doc: NewDoc) -
     Ok(rev)
 }
 
-/// `_local_docs`: the local documents in id order, with `_all_docs`' range options.
+/// `_local_docs`: the local documents in id order, with `_all_docs`'
+/// parameters (a POST's body merged with its query string).
 pub async fn list(
     state: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
     db: Arc<Database>,
 ) -> Result<HttpResponse> {
-    let q = Query::from_request(req);
-    let mut in_body = None;
-    if req.method() == "POST" {
-        request::require_json_content_type(req)?;
-        let body = request::parse_json(
-            &request::read_body(payload, state.config.max_http_request_size).await?,
-        )?;
-        match body.get("keys") {
-            None => {}
-            Some(Value::Array(k)) => in_body = Some(k.clone()),
-            Some(_) => return Err(Error::bad_request("`keys` body member must be an array.")),
-        }
-    }
-    // The query string is laid over the body, as for `_all_docs`.
-    let keys = match q.json(&["keys"])? {
-        None => None,
-        Some(Value::Array(k)) => Some(k),
-        // A POST's query string is checked as a view parameter.
-        Some(_) if req.method() == "POST" => {
-            return Err(Error::QueryParseError(
-                "`keys` must be an array of strings.".into(),
-            ))
-        }
-        Some(_) => return Err(Error::bad_request("`keys` parameter must be an array.")),
-    }
-    .or(in_body);
-    let text = |names: &[&str]| -> Result<Option<String>> {
-        Ok(q.json(names)?.and_then(|v| v.as_str().map(str::to_string)))
-    };
-    let start = text(&["startkey", "start_key"])?;
-    let end = text(&["endkey", "end_key"])?;
-    let descending = q.bool("descending", false)?;
-    let inclusive_end = q.bool("inclusive_end", true)?;
-    let include_docs = q.bool("include_docs", false)?;
-    let limit = q.u64("limit")?.unwrap_or(u64::MAX) as usize;
-    let skip = q.u64("skip")?.unwrap_or(0) as usize;
+    let params = Params::from_request(state, req, payload).await?;
+    let range = params.bounds();
+    let limit = params.limit.map_or(usize::MAX, |n| n as usize);
+    let skip = params.skip as usize;
+    let Params {
+        descending,
+        include_docs,
+        keys,
+        ..
+    } = params;
     let rows = blocking(move || {
         let row = |id: &str, local: &crate::storage::LocalDoc| {
             let rev = format!("0-{}", local.rev);
@@ -253,24 +232,12 @@ pub async fn list(
             }
             return Ok(out);
         }
-        let (lo, hi) = if descending {
-            (end.as_deref(), start.as_deref())
-        } else {
-            (start.as_deref(), end.as_deref())
-        };
-        let lo = match lo {
-            Some(s) if descending && !inclusive_end => Bound::Excluded(s),
-            Some(s) => Bound::Included(s),
-            None => Bound::Unbounded,
-        };
-        let hi = match hi {
-            Some(s) if !descending && !inclusive_end => Bound::Excluded(s),
-            Some(s) => Bound::Included(s),
-            None => Bound::Unbounded,
+        let Some((lo, hi)) = range else {
+            return Ok(Vec::new());
         };
         let mut out = Vec::new();
         for item in db
-            .locals_range(lo, hi, descending)
+            .locals_range(as_ref_bound(&lo), as_ref_bound(&hi), descending)
             .into_iter()
             .skip(skip)
             .take(limit)

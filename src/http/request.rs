@@ -204,6 +204,22 @@ pub fn delays_commit(req: &HttpRequest) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("false"))
 }
 
+/// CouchDB's `etag_match`: whether `If-None-Match` lists `etag`. The
+/// header is split on commas and spaces and a weak `W/` prefix is dropped
+/// from each token; repeated headers count as one comma-joined list.
+pub fn etag_matches(req: &HttpRequest, etag: &str) -> bool {
+    req.headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .any(|list| etag_listed(list, etag))
+}
+
+fn etag_listed(list: &str, etag: &str) -> bool {
+    list.split([',', ' '])
+        .filter(|token| !token.is_empty())
+        .any(|token| token.strip_prefix("W/").unwrap_or(token) == etag)
+}
+
 /// Whether the client prefers JSON over multipart (`Accept: application/json`).
 pub fn accepts_json_only(req: &HttpRequest) -> bool {
     header_str(req, header::ACCEPT)
@@ -229,5 +245,18 @@ mod tests {
             .bool("descending", false)
             .is_err());
         assert!(Query::parse("startkey=abc").json(&["startkey"]).is_err());
+    }
+
+    #[test]
+    fn etag_lists() {
+        assert!(etag_listed("\"1-a\"", "\"1-a\""));
+        assert!(etag_listed("W/\"1-a\"", "\"1-a\""));
+        assert!(etag_listed("\"0-x\", W/\"1-a\"", "\"1-a\""));
+        assert!(etag_listed("\"0-x\",\"1-a\"", "\"1-a\""));
+        assert!(!etag_listed("\"1-a\"", "\"1-b\""));
+        assert!(!etag_listed("1-a", "\"1-a\""));
+        assert!(!etag_listed("w/\"1-a\"", "\"1-a\""));
+        assert!(!etag_listed("*", "\"1-a\""));
+        assert!(!etag_listed("", "\"1-a\""));
     }
 }
