@@ -65,9 +65,10 @@ impl Server {
         });
         let http = HttpServer::new(move || {
             App::new()
-                .wrap_fn(|req, srv| {
+                .wrap_fn(|mut req, srv| {
                     let started = std::time::Instant::now();
                     let method = req.method().clone();
+                    http::method_override(&mut req);
                     let path = req.path().to_string();
                     let call = srv.call(req);
                     async move {

@@ -228,3 +228,82 @@ fn delete_with_rev_is_refused() {
     delete(&format!("/{db}?rev=1-abc")).assert_error(400, "bad_request", None);
     assert_eq!(get(&format!("/{db}")).status, 200);
 }
+
+/// `PUT /{db}` answers with the database's absolute URI, the name encoded
+/// as CouchDB's `couch_util:url_encode` does: letters, digits and `_.-:`
+/// as they are, everything else (`/` too) as upper-case `%XX`.
+#[test]
+fn create_returns_absolute_location() {
+    let name = db_name("loc");
+    let r = put(&format!("/{name}"), &json!({}));
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{}/{name}", url()).as_str())
+    );
+    let slashed = format!("{}%2Fwith_slashes", db_name("loc"));
+    let r = put(&format!("/{slashed}"), &json!({}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{}/{slashed}", url()).as_str())
+    );
+    let odd = format!("{}%2Bx%28y%29%24", db_name("loc"));
+    let r = put(&format!("/{odd}"), &json!({}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{}/{odd}", url()).as_str())
+    );
+}
+
+/// Path segments are decoded as CouchDB's `chttpd:unquote` with its default
+/// `decode_plus_to_space = true`: `+` is a space in document ids,
+/// attachment names, COPY destinations and database names; `%2B` is a `+`.
+#[test]
+fn plus_in_path_decodes_to_space() {
+    let db = new_db("plus");
+    let r = put(&format!("/{db}/test+doc+2"), &json!({}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["id"], "test doc 2");
+    assert!(r
+        .header("location")
+        .unwrap()
+        .ends_with(&format!("/{db}/test%20doc%202")));
+    assert_eq!(
+        get(&format!("/{db}/test%20doc%202")).body["_id"],
+        "test doc 2"
+    );
+
+    let r = put(&format!("/{db}/a%2Bb"), &json!({}));
+    assert_eq!(r.body["id"], "a+b", "{}", r.text);
+    assert_eq!(get(&format!("/{db}/a%2Bb")).body["_id"], "a+b");
+    get(&format!("/{db}/a+b")).assert_error(404, "not_found", Some("missing"));
+
+    let r = raw(
+        Method::PUT,
+        &format!("/{db}/att/my+file"),
+        "text/plain",
+        "hi",
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let doc = get(&format!("/{db}/att")).body;
+    assert!(doc["_attachments"]["my file"].is_object(), "{doc}");
+    assert_eq!(get(&format!("/{db}/att/my%20file")).text, "hi");
+
+    let r = client()
+        .request(
+            Method::from_bytes(b"COPY").unwrap(),
+            format!("{}/{db}/a%2Bb", url()),
+        )
+        .header("Destination", "copied+here")
+        .send()
+        .unwrap();
+    assert_eq!(Reply::from(r).body["id"], "copied here");
+
+    put(&format!("/{}+x", db_name("plus")), &json!({})).assert_error(
+        400,
+        "illegal_database_name",
+        None,
+    );
+}

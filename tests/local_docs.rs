@@ -248,3 +248,31 @@ fn local_docs_post_body_options() {
         Some("Invalid value for positive integer: -1"),
     );
 }
+
+/// `/{db}/_local`, `/{db}/_local/` and `/{db}/_local%2F` name no local
+/// document: 400 `Invalid _local document id.` for every method, once the
+/// database exists (`chttpd_db:db_req`).
+#[test]
+fn local_doc_without_name_is_bad_request() {
+    let db = new_db("localnoid");
+    for path in ["_local", "_local/", "_local%2F"] {
+        let path = format!("/{db}/{path}");
+        for method in [Method::GET, Method::PUT, Method::DELETE, Method::POST] {
+            req(method.clone(), &path, Some(&json!({}))).assert_error(
+                400,
+                "bad_request",
+                Some("Invalid _local document id."),
+            );
+        }
+        copy(&path, Some("x")).assert_error(
+            400,
+            "bad_request",
+            Some("Invalid _local document id."),
+        );
+    }
+    get(&format!("/{}/_local", db_name("nodb"))).assert_error(
+        404,
+        "not_found",
+        Some("Database does not exist."),
+    );
+}

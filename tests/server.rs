@@ -117,3 +117,155 @@ fn basic_headers_on_every_response() {
     assert_ne!(echoed("bad id!"), "bad id!");
     assert_ne!(echoed(&"a".repeat(37)), "a".repeat(37));
 }
+
+/// `/_uuids` sends CouchDB's cache-busting headers, with an `ETag` made
+/// from the list (base-36 digest, quoted) and an `Expires` in the past.
+#[test]
+fn uuids_cache_busting_headers() {
+    let r = get("/_uuids");
+    assert_eq!(r.status, 200);
+    assert!(r.header("cache-control").unwrap().contains("no-cache"));
+    assert_eq!(r.header("pragma"), Some("no-cache"));
+    assert_eq!(r.header("expires"), Some("Mon, 01 Jan 1990 00:00:00 GMT"));
+    let etag = r.header("etag").unwrap().to_string();
+    let inner = etag.strip_prefix('"').and_then(|e| e.strip_suffix('"'));
+    assert!(
+        inner.is_some_and(|e| !e.is_empty()
+            && e.bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())),
+        "{etag}"
+    );
+    assert_ne!(get("/_uuids").header("etag"), Some(etag.as_str()));
+}
+
+/// Paths below `/_all_dbs` and `/_dbs_info` are 404 `not_found` for the
+/// methods the listings take, as `chttpd_misc` answers them.
+#[test]
+fn below_all_dbs_and_dbs_info_is_not_found() {
+    for path in [
+        "/_all_dbs/_all_docs",
+        "/_dbs_info/_all_docs",
+        "/_all_dbs/a/b",
+    ] {
+        get(path).assert_error(404, "not_found", Some("missing"));
+        assert_eq!(req(Method::HEAD, path, None).status, 404, "{path}");
+    }
+    post("/_dbs_info/_all_docs", &json!({"keys": []})).assert_error(
+        404,
+        "not_found",
+        Some("missing"),
+    );
+    let r = req(Method::DELETE, "/_dbs_info/x", None);
+    r.assert_error(405, "method_not_allowed", None);
+    assert_eq!(r.header("allow"), Some("GET,HEAD,POST"));
+}
+
+/// `X-CouchDB-Body-Time` (milliseconds spent reading the body, `0` when
+/// none was read) is on every response, errors included.
+#[test]
+fn body_time_header_on_every_response() {
+    let db = new_db("bodytime");
+    let replies = [
+        get("/"),
+        get("/no-such-db"),
+        put(&format!("/{db}/doc"), &json!({"a": 1})),
+        req(Method::HEAD, &format!("/{db}/doc?open_revs=all"), None),
+        post(&format!("/{db}/_bulk_docs"), &json!({"docs": [{}]})),
+        raw(Method::PUT, &format!("/{db}/bad"), "application/json", "{"),
+    ];
+    for r in replies {
+        let time = r.header("x-couchdb-body-time").unwrap_or_default();
+        assert!(time.parse::<u64>().is_ok(), "{time:?} {}", r.text);
+        assert!(r.header("x-couch-request-id").is_some());
+    }
+    assert_eq!(get("/").header("x-couchdb-body-time"), Some("0"));
+}
+
+/// A 304 carries `Content-Length: 0`, as mochiweb sends it with every
+/// fixed-length response.
+#[test]
+fn not_modified_has_content_length_zero() {
+    let db = new_db("notmod");
+    let rev = create(&db, "doc", &json!({}));
+    let r = client()
+        .get(format!("{}/{db}/doc", url()))
+        .header("If-None-Match", format!("\"{rev}\""))
+        .send()
+        .unwrap();
+    let r = Reply::from(r);
+    assert_eq!(r.status, 304);
+    assert_eq!(r.header("content-length"), Some("0"));
+    assert_eq!(r.header("etag"), Some(format!("\"{rev}\"").as_str()));
+    assert!(r.header("x-couchdb-body-time").is_some());
+    let etag = get(&format!("/{db}/_changes"))
+        .header("etag")
+        .unwrap()
+        .to_string();
+    let r = client()
+        .get(format!("{}/{db}/_changes", url()))
+        .header("If-None-Match", etag)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 304);
+    assert_eq!(r.headers()["content-length"], "0");
+}
+
+/// `X-HTTP-Method-Override` turns a POST into the method it names (one of
+/// GET, HEAD, POST, PUT, DELETE, TRACE, CONNECT, COPY) before routing; it
+/// is ignored on other methods and for other values.
+#[test]
+fn method_override_on_post() {
+    let db = new_db("override");
+    let with = |method: Method, path: &str, header: &str, body: Option<&str>| {
+        let mut rb = client()
+            .request(method, format!("{}{path}", url()))
+            .header("X-HTTP-Method-Override", header);
+        if let Some(body) = body {
+            rb = rb
+                .header("Content-Type", "application/json")
+                .body(body.to_string());
+        }
+        Reply::from(rb.send().unwrap())
+    };
+    let r = with(
+        Method::POST,
+        &format!("/{db}/fnord"),
+        "PUT",
+        Some(r#"{"bob":"connie"}"#),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let rev = r.body["rev"].as_str().unwrap().to_string();
+    assert_eq!(get(&format!("/{db}/fnord")).body["bob"], "connie");
+
+    let r = with(
+        Method::POST,
+        &format!("/{db}/fnord?rev={rev}"),
+        "DELETE",
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["ok"], true);
+    get(&format!("/{db}/fnord")).assert_error(404, "not_found", Some("deleted"));
+
+    // Not a POST: the header is ignored.
+    let r = with(
+        Method::GET,
+        &format!("/{db}/fnord2"),
+        "PUT",
+        Some(r#"{"bob":"connie"}"#),
+    );
+    r.assert_error(404, "not_found", Some("missing"));
+    // Not one of the methods (case counts): the request stays a POST.
+    for value in ["PATCH", "put"] {
+        let r = with(Method::POST, &format!("/{db}/fnord3"), value, Some("{}"));
+        r.assert_error(
+            405,
+            "method_not_allowed",
+            Some("Only GET,HEAD,PUT,DELETE,COPY allowed"),
+        );
+    }
+    // The overriding method is what access checks see.
+    let r = with(Method::POST, &format!("/{db}"), "GET", None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["db_name"], db.as_str());
+}

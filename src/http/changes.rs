@@ -171,22 +171,7 @@ fn etag(db: &Database, query: &str) -> String {
     h.update(info.doc_count.to_be_bytes());
     h.update(info.doc_del_count.to_be_bytes());
     h.update(query.as_bytes());
-    let n = u128::from_be_bytes(h.finalize().into());
-    format!("\"{}\"", base36(n))
-}
-
-fn base36(mut n: u128) -> String {
-    const DIGITS: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    let mut out = Vec::new();
-    loop {
-        out.push(DIGITS[(n % 36) as usize]);
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    out.reverse();
-    String::from_utf8_lossy(&out).into_owned()
+    super::response::base36_etag(h.finalize().into())
 }
 
 /// Everything about a feed that does not change while it runs.

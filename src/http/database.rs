@@ -29,7 +29,7 @@ pub async fn handle(
             blocking(move || store.create_db(&owned).map(|_| ())).await?;
             state.store.commit().sync().await?;
             Ok(HttpResponse::Created()
-                .insert_header((header::LOCATION, format!("/{}", percent_encode(name))))
+                .insert_header((header::LOCATION, location(req, name)))
                 .insert_header((header::CACHE_CONTROL, "must-revalidate"))
                 .content_type("application/json")
                 .body(response::json_line(&json!({"ok": true}))))
@@ -188,7 +188,14 @@ fn has_body(req: &HttpRequest) -> bool {
     request::header_str(req, header::CONTENT_LENGTH).is_some_and(|l| l != "0")
 }
 
-/// Percent-encodes a name for a `Location` header (keeps `/` encoded).
-pub fn percent_encode(name: &str) -> String {
-    percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string()
+/// A new database's `Location`: the absolute URI of `/{db}` with the name
+/// encoded as CouchDB's `couch_util:url_encode` does (`/` is `%2F`).
+fn location(req: &HttpRequest, name: &str) -> String {
+    let info = req.connection_info();
+    format!(
+        "{}://{}/{}",
+        info.scheme(),
+        info.host(),
+        document::encode_segment(name)
+    )
 }

@@ -22,13 +22,16 @@ use crate::couch::update::Edited;
 use crate::error::{Error, Result};
 use crate::storage::{Database, DocRecord};
 
-/// Characters kept as they are in `Location` headers.
+/// Characters kept as they are in `Location` headers: CouchDB's
+/// `couch_util:url_encode` keeps letters, digits and `_ . - :`.
 const PATH_SAFE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')
-    .remove(b'~');
+    .remove(b':');
 
+/// Percent-encodes a name for a `Location` header, as CouchDB's
+/// `couch_util:url_encode` (every other byte is `%XX`, `/` included).
 pub fn encode_segment(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, PATH_SAFE).to_string()
 }

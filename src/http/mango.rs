@@ -74,11 +74,7 @@ pub async fn index(
         .split('/')
         .filter(|s| !s.is_empty())
         .skip(2)
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
+        .map(super::router::unquote)
         .collect();
     let method = req.method().as_str();
     match (segs.as_slice(), method) {

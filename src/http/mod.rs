@@ -83,35 +83,70 @@ async fn dispatch(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let st = state.get_ref();
-    if let Some(preflight) = cors::preflight(st, &req) {
+    if let Some(mut preflight) = cors::preflight(st, &req) {
+        basic_headers(&req, 0, &mut preflight);
         return preflight;
     }
     let route = Route::parse(req.path());
-    let (user, result) = match auth::authenticate(st, &req, &route).await {
-        Ok(user) => {
-            let user = Arc::new(user);
-            let checked = auth::scope(Arc::clone(&user), async {
-                auth::authorize(st, &user, &route, req.method().as_str())?;
-                handle(req.clone(), payload, st, route, &user).await
-            })
-            .await;
-            (Some(user), checked)
+    let ((user, result), body_time) = request::with_body_timer(async {
+        match auth::authenticate(st, &req, &route).await {
+            Ok(user) => {
+                let user = Arc::new(user);
+                let checked = auth::scope(Arc::clone(&user), async {
+                    auth::authorize(st, &user, &route, req.method().as_str())?;
+                    handle(req.clone(), payload, st, route, &user).await
+                })
+                .await;
+                (Some(user), checked)
+            }
+            Err(e) => (None, Err(e)),
         }
-        Err(e) => (None, Err(e)),
-    };
+    })
+    .await;
     let mut response = result.unwrap_or_else(|e| actix_web::ResponseError::error_response(&e));
     auth::decorate(st, &req, user.as_deref(), &mut response);
     cors::decorate(st, &req, &mut response);
-    basic_headers(&req, &mut response);
+    basic_headers(&req, body_time, &mut response);
     response
 }
 
-/// What CouchDB's `basic_headers` adds to every response: `Server` and
+/// The methods `X-HTTP-Method-Override` may name (`chttpd:handle_request_int`).
+const OVERRIDABLE: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "CONNECT", "COPY",
+];
+
+/// CouchDB's `X-HTTP-Method-Override`: a `POST` carrying the header with
+/// one of [`OVERRIDABLE`] (its value up to any `;`, as mochiweb's primary
+/// header value) is handled as that method, routing and access checks
+/// included; on any other method the header is ignored. Runs before
+/// [`dispatch`], where the request head can still be changed.
+pub fn method_override(req: &mut actix_web::dev::ServiceRequest) {
+    if req.method() != actix_web::http::Method::POST {
+        return;
+    }
+    let Some(method) = req
+        .headers()
+        .get("x-http-method-override")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or(v))
+        .filter(|m| OVERRIDABLE.contains(m))
+        .and_then(|m| actix_web::http::Method::from_bytes(m.as_bytes()).ok())
+    else {
+        return;
+    };
+    tracing::info!(%method, "method override (real method was POST)");
+    req.head_mut().method = method;
+}
+
+/// What CouchDB's `basic_headers` adds to every response: `Server`,
 /// `X-Couch-Request-ID` (the client's own id when it sent a valid one of at
-/// most 36 characters, else 10 fresh hex digits).
-fn basic_headers(req: &HttpRequest, response: &mut HttpResponse) {
-    use actix_web::http::header::{HeaderName, HeaderValue, SERVER};
+/// most 36 characters, else 10 fresh hex digits) and `X-CouchDB-Body-Time`
+/// (milliseconds spent reading the request body). A 304 also gets the
+/// `Content-Length: 0` mochiweb sends with every fixed-length response.
+fn basic_headers(req: &HttpRequest, body_time: u64, response: &mut HttpResponse) {
+    use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, SERVER};
     const REQUEST_ID: HeaderName = HeaderName::from_static("x-couch-request-id");
+    const BODY_TIME: HeaderName = HeaderName::from_static("x-couchdb-body-time");
     let valid = |id: &&str| {
         id.len() <= 36
             && id
@@ -122,9 +157,14 @@ fn basic_headers(req: &HttpRequest, response: &mut HttpResponse) {
         .filter(valid)
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..10].to_string());
+    let not_modified = response.status() == actix_web::http::StatusCode::NOT_MODIFIED;
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&id) {
         headers.insert(REQUEST_ID, value);
+    }
+    headers.insert(BODY_TIME, HeaderValue::from(body_time));
+    if not_modified {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
     }
     // CouchDB's form, naming Settee where CouchDB names Erlang/OTP.
     static SERVER_HEADER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -159,6 +199,7 @@ async fn handle(
         Route::Uuids => server::uuids(&req),
         Route::ActiveTasks => Ok(server::active_tasks(st)),
         Route::UnknownServer(name) => Err(Error::IllegalDatabaseName(name)),
+        Route::ServerMissing(_) => Err(Error::not_found("missing")),
         Route::Db(name) => database::handle(st, &req, payload, &name).await,
         Route::DbEndpoint(name, ep) => {
             let db = st.db(&name)?;
@@ -189,6 +230,10 @@ async fn handle(
         Route::LocalDoc(name, id) => {
             let db = st.db(&name)?;
             local::handle(st, &req, payload, db, id).await
+        }
+        Route::LocalDocNoId(name) => {
+            st.db(&name)?;
+            Err(Error::bad_request("Invalid _local document id."))
         }
         Route::Attachment(name, id, att) => {
             let db = st.db(&name)?;

@@ -1,5 +1,11 @@
 //! Reading requests: CouchDB-style query parameters and JSON bodies, with
-//! CouchDB's errors for malformed input.
+//! CouchDB's errors for malformed input, and the time spent reading a body
+//! (CouchDB's `X-CouchDB-Body-Time`).
+
+use std::cell::Cell;
+use std::future::Future;
+use std::rc::Rc;
+use std::time::Instant;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest};
@@ -98,8 +104,30 @@ pub fn parse_bool(name: &str, v: &str) -> Result<bool> {
     }
 }
 
+tokio::task_local! {
+    /// Milliseconds the request being handled spent in [`read_body`].
+    static BODY_TIME: Rc<Cell<u64>>;
+}
+
+/// Runs a request's handling and returns, with its output, the whole
+/// milliseconds [`read_body`] took in it (0 when the body was not read as
+/// a whole), as CouchDB's `chttpd:body/1` records them.
+pub async fn with_body_timer<F: Future>(f: F) -> (F::Output, u64) {
+    let time = Rc::new(Cell::new(0));
+    let out = BODY_TIME.scope(Rc::clone(&time), f).await;
+    (out, time.get())
+}
+
 /// Reads the whole body, refusing more than `limit` bytes.
-pub async fn read_body(mut payload: web::Payload, limit: u64) -> Result<bytes::Bytes> {
+pub async fn read_body(payload: web::Payload, limit: u64) -> Result<bytes::Bytes> {
+    let started = Instant::now();
+    let body = read_body_untimed(payload, limit).await;
+    let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let _ = BODY_TIME.try_with(|time| time.set(millis));
+    body
+}
+
+async fn read_body_untimed(mut payload: web::Payload, limit: u64) -> Result<bytes::Bytes> {
     let mut buf = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| Error::bad_request("Invalid request body"))?;
@@ -171,8 +199,8 @@ pub fn rev_with_etag(req: &HttpRequest, explicit: Option<Rev>) -> Result<Option<
 }
 
 /// CouchDB's `parse_copy_destination_header`: the `Destination` of a COPY
-/// as a percent-decoded document id, and the rev text that may follow it
-/// after `?key=`. An absolute URL is refused.
+/// as a document id decoded by `chttpd:unquote` (`+` is a space), and the
+/// rev text that may follow it after `?key=`. An absolute URL is refused.
 pub fn copy_destination(req: &HttpRequest) -> Result<(String, Option<String>)> {
     let dest = header_str(req, header::HeaderName::from_static("destination"))
         .ok_or_else(|| Error::bad_request("Destination header is mandatory for COPY."))?;
@@ -186,10 +214,7 @@ pub fn copy_destination(req: &HttpRequest) -> Result<(String, Option<String>)> {
         }
         None => (dest, None),
     };
-    let id = percent_encoding::percent_decode_str(id)
-        .decode_utf8_lossy()
-        .into_owned();
-    Ok((id, rev))
+    Ok((super::router::unquote(id), rev))
 }
 
 /// A header's value as text.

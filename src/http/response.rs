@@ -17,6 +17,25 @@ pub fn json_line<T: Serialize + ?Sized>(value: &T) -> String {
     text
 }
 
+/// An `ETag` in CouchDB's `make_etag` form: a 128-bit digest written in
+/// base 36 (upper case), quoted.
+pub fn base36_etag(digest: [u8; 16]) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut n = u128::from_be_bytes(digest);
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push(b'"');
+    out.reverse();
+    out.push(b'"');
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// A JSON response with the given status.
 pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> HttpResponse {
     HttpResponse::build(status)

@@ -3,10 +3,20 @@
 //!
 //! Paths are split on `/` before percent-decoding, so `%2F` stays inside a
 //! segment: `/a%2Fb` is the database `a/b`, `/db/_design%2Fx` the design
-//! document `_design/x`. The order of the match arms is the precedence:
-//! `_all_docs`, `_design/…`, `_local/…` before plain document ids.
+//! document `_design/x`. Each segment is decoded by [`unquote`], which turns
+//! `+` into a space as CouchDB does by default. The order of the match arms
+//! is the precedence: `_all_docs`, `_design/…`, `_local/…` before plain
+//! document ids.
 
 use percent_encoding::percent_decode_str;
+
+/// Decodes one path segment as CouchDB's `chttpd:unquote/1` does with its
+/// default `decode_plus_to_space = true` (mochiweb's `unquote`): `+` is a
+/// space, `%XX` the byte it names (so `%2B` is a `+`).
+pub fn unquote(segment: &str) -> String {
+    let spaced = segment.replace('+', " ");
+    percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+}
 
 use crate::auth::Access;
 
@@ -113,12 +123,18 @@ pub enum Route {
     Session,
     /// Another `/_…` server path: not a database CouchDB would let exist.
     UnknownServer(String),
+    /// A path below `/_all_dbs` or `/_dbs_info`: 404 `not_found` for the
+    /// methods the listing takes (`chttpd_misc`), which it carries.
+    ServerMissing(&'static str),
     Db(String),
     DbEndpoint(String, DbEndpoint),
     /// A document, normal or `_design/…` (the id is complete).
     Doc(String, String),
     /// `/_local/{id}`; the id includes the `_local/` prefix.
     LocalDoc(String, String),
+    /// `/{db}/_local`, `/{db}/_local/` or `/{db}/_local%2F`: a `_local`
+    /// document with no name, 400 for every method (`chttpd_db:db_req`).
+    LocalDocNoId(String),
     /// An attachment of a document: db, doc id, attachment name.
     Attachment(String, String, String),
 }
@@ -129,12 +145,17 @@ impl Route {
         let segs: Vec<String> = raw_path
             .split('/')
             .filter(|s| !s.is_empty())
-            .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+            .map(unquote)
             .collect();
         let Some((db, rest)) = segs.split_first() else {
             return Route::Root;
         };
         let db = db.clone();
+        match db.as_str() {
+            "_all_dbs" if !rest.is_empty() => return Route::ServerMissing("GET,HEAD"),
+            "_dbs_info" if !rest.is_empty() => return Route::ServerMissing("GET,HEAD,POST"),
+            _ => {}
+        }
         if rest.is_empty() {
             return match db.as_str() {
                 "_up" => Route::Up,
@@ -149,12 +170,15 @@ impl Route {
             };
         }
         let first = rest[0].as_str();
+        if rest.len() == 1 && (first == "_local" || first == "_local/") {
+            return Route::LocalDocNoId(db);
+        }
         match (first, rest.len()) {
             ("_all_docs", 2) if rest[1] == "queries" => {
                 Route::DbEndpoint(db, DbEndpoint::AllDocsQueries)
             }
             ("_index", _) => Route::DbEndpoint(db, DbEndpoint::Index),
-            ("_design" | "_local", 1) => Route::Doc(db, first.to_string()),
+            ("_design", 1) => Route::Doc(db, first.to_string()),
             ("_design", _) => {
                 let id = format!("_design/{}", rest[1]);
                 attachment_or_doc(db, id, &rest[2..])
@@ -183,10 +207,12 @@ impl Route {
             Route::DbsInfo => "GET,HEAD,POST",
             Route::Session => "GET,HEAD,POST,DELETE",
             Route::UnknownServer(_) => "GET,HEAD,PUT,DELETE,POST",
+            Route::ServerMissing(allowed) => allowed,
             Route::Db(_) => "GET,HEAD,PUT,DELETE,POST",
             Route::DbEndpoint(_, ep) => ep.allowed(),
             Route::Doc(..) => "GET,HEAD,PUT,DELETE,COPY",
             Route::LocalDoc(..) => "GET,HEAD,PUT,DELETE,COPY",
+            Route::LocalDocNoId(_) => "GET,HEAD,POST,PUT,DELETE,COPY",
             Route::Attachment(..) => "GET,HEAD,PUT,DELETE",
         }
     }
@@ -198,7 +224,7 @@ impl Route {
     pub fn access(&self, method: &str) -> Access {
         match self {
             Route::Root | Route::Up | Route::Uuids | Route::Session => Access::Public,
-            Route::AllDbs | Route::DbsInfo => Access::ListDbs,
+            Route::AllDbs | Route::DbsInfo | Route::ServerMissing(_) => Access::ListDbs,
             Route::UnknownServer(_) | Route::ActiveTasks => Access::ServerAdmin,
             Route::Db(_) if method == "PUT" || method == "DELETE" => Access::ServerAdmin,
             Route::Db(_) => Access::DbMember,
@@ -207,7 +233,10 @@ impl Route {
                 DbEndpoint::AllDocs | DbEndpoint::AllDocsQueries | DbEndpoint::Changes,
             ) if db == "_users" || db == "_replicator" => Access::ServerAdmin,
             Route::DbEndpoint(_, ep) => ep.access(method),
-            Route::Doc(..) | Route::LocalDoc(..) | Route::Attachment(..) => Access::DbMember,
+            Route::Doc(..)
+            | Route::LocalDoc(..)
+            | Route::LocalDocNoId(_)
+            | Route::Attachment(..) => Access::DbMember,
         }
     }
 
@@ -218,6 +247,7 @@ impl Route {
             | Route::DbEndpoint(db, _)
             | Route::Doc(db, _)
             | Route::LocalDoc(db, _)
+            | Route::LocalDocNoId(db)
             | Route::Attachment(db, _, _) => Some(db),
             Route::Root
             | Route::Up
@@ -226,13 +256,14 @@ impl Route {
             | Route::Uuids
             | Route::ActiveTasks
             | Route::Session => None,
-            Route::UnknownServer(_) => None,
+            Route::UnknownServer(_) | Route::ServerMissing(_) => None,
         }
     }
 
-    /// Whether `method` is one of [`Route::allowed`].
+    /// Whether `method` is one of [`Route::allowed`]; a nameless `_local`
+    /// document is refused whatever the method.
     pub fn allows(&self, method: &str) -> bool {
-        self.allowed().split(',').any(|m| m == method)
+        matches!(self, Route::LocalDocNoId(_)) || self.allowed().split(',').any(|m| m == method)
     }
 }
 
@@ -330,6 +361,19 @@ mod tests {
             ),
             ("/db/_foo", Route::Doc(s("db"), s("_foo"))),
             ("/db/%C3%A9", Route::Doc(s("db"), s("é"))),
+            ("/db/test+doc+2", Route::Doc(s("db"), s("test doc 2"))),
+            ("/db/a%2Bb", Route::Doc(s("db"), s("a+b"))),
+            ("/db/%2B+", Route::Doc(s("db"), s("+ "))),
+            (
+                "/db/doc/att+name",
+                Route::Attachment(s("db"), s("doc"), s("att name")),
+            ),
+            ("/a+b", Route::Db(s("a b"))),
+            ("/db/_local", Route::LocalDocNoId(s("db"))),
+            ("/db/_local/", Route::LocalDocNoId(s("db"))),
+            ("/db/_local%2F", Route::LocalDocNoId(s("db"))),
+            ("/_all_dbs/_all_docs", Route::ServerMissing("GET,HEAD")),
+            ("/_dbs_info/x/y", Route::ServerMissing("GET,HEAD,POST")),
         ];
         for (path, want) in table {
             assert_eq!(Route::parse(path), want, "{path}");
@@ -388,5 +432,8 @@ mod tests {
         assert!(Route::DbEndpoint(s("d"), DbEndpoint::BulkDocs).allows("POST"));
         assert!(!Route::DbEndpoint(s("d"), DbEndpoint::BulkDocs).allows("GET"));
         assert!(Route::Doc(s("d"), s("x")).allows("COPY"));
+        assert!(Route::LocalDocNoId(s("d")).allows("POST"));
+        assert!(!Route::ServerMissing("GET,HEAD").allows("POST"));
+        assert!(Route::ServerMissing("GET,HEAD,POST").allows("POST"));
     }
 }

@@ -168,12 +168,24 @@ pub async fn dbs_info(
 /// Most uuids one request may ask for (CouchDB's uuids/max_count).
 const MAX_UUIDS: u64 = 1000;
 
+/// `GET /_uuids` with CouchDB's cache-busting headers: `no-cache`, an
+/// `Expires` in the past, and an `ETag` made from the list.
 pub fn uuids(req: &HttpRequest) -> Result<HttpResponse> {
+    use md5::{Digest, Md5};
     let count = uuid_count(Query::from_request(req).get("count"))?;
     let list: Vec<String> = (0..count).map(|_| new_uuid()).collect();
+    let mut digest = Md5::new();
+    for uuid in &list {
+        digest.update(uuid.as_bytes());
+    }
     Ok(HttpResponse::build(StatusCode::OK)
         .insert_header((header::CACHE_CONTROL, "must-revalidate, no-cache"))
+        .insert_header((header::EXPIRES, "Mon, 01 Jan 1990 00:00:00 GMT"))
         .insert_header((header::PRAGMA, "no-cache"))
+        .insert_header((
+            header::ETAG,
+            response::base36_etag(digest.finalize().into()),
+        ))
         .content_type("application/json")
         .body(response::json_line(&json!({"uuids": list}))))
 }
