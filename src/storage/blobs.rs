@@ -18,7 +18,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use flate2::write::{GzDecoder, GzEncoder};
+use flate2::write::{GzDecoder, ZlibEncoder};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +51,18 @@ pub enum Encoding {
     /// It already arrives gzip-compressed (`Content-Encoding: gzip`, or a
     /// replicator's `"encoding": "gzip"`): stored as it comes.
     Gzipped,
+}
+
+/// CouchDB's `attachment_compression_level`.
+const COMPRESSION_LEVEL: u32 = 8;
+
+/// A gzip stream as `couch_stream:gzip_init` opens one: zlib's
+/// `deflateInit2(level 8, deflated, 16 + 15, memLevel 8, default)`. zlib
+/// writes the gzip header and trailer itself, so the stored bytes, and the
+/// digest and revision ids computed from them, are CouchDB's exactly.
+fn couch_gzip() -> ZlibEncoder<Vec<u8>> {
+    let deflate = flate2::Compress::new_gzip(flate2::Compression::new(COMPRESSION_LEVEL), 15);
+    ZlibEncoder::new_with_compress(Vec::new(), deflate)
 }
 
 fn io_err(e: std::io::Error) -> Error {
@@ -106,8 +118,7 @@ impl BlobStore {
             store: self.clone(),
             blob,
             sink,
-            gzip: (encoding == Encoding::Compress)
-                .then(|| GzEncoder::new(Vec::new(), flate2::Compression::new(8))),
+            gzip: (encoding == Encoding::Compress).then(couch_gzip),
             pregzipped: encoding == Encoding::Gzipped,
             stored_md5: Md5::new(),
             identity_md5: Md5::new(),
@@ -231,7 +242,7 @@ pub struct BlobWriter {
     store: BlobStore,
     blob: u64,
     sink: Sink,
-    gzip: Option<GzEncoder<Vec<u8>>>,
+    gzip: Option<ZlibEncoder<Vec<u8>>>,
     pregzipped: bool,
     stored_md5: Md5,
     identity_md5: Md5,
