@@ -334,3 +334,126 @@ fn compaction_reclaims_unreferenced_bodies() {
         "old revision's attachment still readable after compaction"
     );
 }
+
+fn post_form(path: &str, referer: Option<&str>, form: reqwest::blocking::multipart::Form) -> Reply {
+    let mut rb = client().post(format!("{}{path}", url())).multipart(form);
+    if let Some(r) = referer {
+        rb = rb.header("Referer", r);
+    }
+    Reply::from(rb.send().unwrap())
+}
+
+fn file(name: &str, ctype: &str, data: &[u8]) -> reqwest::blocking::multipart::Part {
+    reqwest::blocking::multipart::Part::bytes(data.to_vec())
+        .file_name(name.to_string())
+        .mime_str(ctype)
+        .unwrap()
+}
+
+/// `POST /{db}/{doc}` with `multipart/form-data`, the HTML-form upload:
+/// `_rev` adds files to a revision, `_doc` writes a whole document; new
+/// files replace same-named attachments and the others are kept.
+#[test]
+fn form_uploads() {
+    use reqwest::blocking::multipart::Form;
+    let db = new_db("attform");
+    let referer = format!("{}/_utils/", url());
+    let rev = create(
+        &db,
+        "d",
+        &json!({"v": 0, "_attachments": {
+            "old": {"content_type": "text/plain", "data": b64(b"old")},
+            "up.txt": {"content_type": "text/plain", "data": b64(b"old")}
+        }}),
+    );
+    let r = post_form(
+        &format!("/{db}/d"),
+        Some(&referer),
+        Form::new()
+            .text("_rev", rev.clone())
+            .part("_attachments", file("up.txt", "text/plain", b"hello\n")),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    // CouchDB 3.4's rev for the same upload
+    assert_eq!(r.body["rev"], "2-885c375aa29adab73b228d5cc5ea16c8");
+    assert_eq!(
+        r.header("etag"),
+        Some("\"2-885c375aa29adab73b228d5cc5ea16c8\"")
+    );
+    let doc = get(&format!("/{db}/d")).body;
+    let names: Vec<&String> = doc["_attachments"].as_object().unwrap().keys().collect();
+    assert_eq!(names, ["up.txt", "old"]);
+    assert_eq!(doc["_attachments"]["up.txt"]["revpos"], 2);
+    assert_eq!(doc["_attachments"]["old"]["revpos"], 1);
+    assert_eq!(doc["v"], 0);
+
+    let r = post_form(
+        &format!("/{db}/d2"),
+        Some(&referer),
+        Form::new()
+            .text("_doc", r#"{"a":1}"#)
+            .part("_attachments", file("up.txt", "text/plain", b"hello\n"))
+            .part(
+                "_attachments",
+                file("second.bin", "application/octet-stream", b"hello\n"),
+            ),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["rev"], "1-28256e1da5596269f1eb276b26e61240");
+    // a local document takes the body, not the files
+    let r = post_form(
+        &format!("/{db}/_local/x"),
+        Some(&referer),
+        Form::new().text("_doc", r#"{"a":3}"#),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["rev"], "0-1");
+
+    // CouchDB's refusals
+    let form = || Form::new().text("_doc", r#"{"a":1}"#);
+    post_form(&format!("/{db}/d3"), None, form()).assert_error(
+        400,
+        "bad_request",
+        Some("Referer header required."),
+    );
+    post_form(&format!("/{db}/d3"), Some("http://evil.example/"), form()).assert_error(
+        400,
+        "bad_request",
+        Some("Referer header must match host."),
+    );
+    let r = client()
+        .post(format!("{}/{db}/d3", url()))
+        .header("Referer", &referer)
+        .header("Content-Type", "application/json")
+        .body("{}")
+        .send()
+        .unwrap();
+    Reply::from(r).assert_error(
+        415,
+        "bad_content_type",
+        Some("Content-Type must be multipart/form-data"),
+    );
+    post_form(
+        &format!("/{db}/d3"),
+        Some(&referer),
+        Form::new().text("x", "1"),
+    )
+    .assert_error(400, "bad_request", None);
+    post_form(
+        &format!("/{db}/d2"),
+        Some(&referer),
+        Form::new().text("_doc", r#"{"a":2}"#),
+    )
+    .assert_error(409, "conflict", None);
+    post_form(
+        &format!("/{db}/d4"),
+        Some(&referer),
+        form().part("_attachments", file("_bad", "text/plain", b"x")),
+    )
+    .assert_error(
+        400,
+        "bad_request",
+        Some("Attachment name '_bad' starts with prohibited character '_'"),
+    );
+    assert_eq!(get(&format!("/{db}/d4")).status, 404);
+}

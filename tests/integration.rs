@@ -14,5 +14,6 @@ mod durability;
 mod local_docs;
 mod mango;
 mod replication;
+mod replicator_wire;
 mod revisions;
 mod server;

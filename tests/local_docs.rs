@@ -92,9 +92,12 @@ fn head_local_doc() {
     let r = req(Method::HEAD, &format!("/{db}/_local/nope"), None);
     assert_eq!(r.status, 404);
     assert_eq!(r.text, "");
+    // POST is CouchDB's form upload, which wants a Referer first.
     let r = req(Method::POST, &format!("/{db}/_local/h"), Some(&json!({})));
+    r.assert_error(400, "bad_request", Some("Referer header required."));
+    let r = req(Method::PATCH, &format!("/{db}/_local/h"), None);
     r.assert_error(405, "method_not_allowed", None);
-    assert_eq!(r.header("allow"), Some("GET,HEAD,PUT,DELETE,COPY"));
+    assert_eq!(r.header("allow"), Some("DELETE,GET,HEAD,POST,PUT,COPY"));
 }
 
 /// `?rev=` and the body's `_rev` must agree, as for normal documents.

@@ -40,6 +40,14 @@ impl AttMeta {
         self.encoding.as_deref() == Some("gzip")
     }
 
+    /// Bytes as stored (compressed, for an encoded attachment).
+    pub fn stored_len(&self) -> u64 {
+        match &self.encoding {
+            Some(_) => self.encoded_length.unwrap_or(self.length),
+            None => self.length,
+        }
+    }
+
     /// CouchDB's stub: `{content_type, revpos, digest, length, stub: true}`.
     pub fn stub_json(&self, show_encoding: bool) -> Value {
         let mut m = self.head_json();
@@ -115,6 +123,8 @@ pub enum AttInput {
         content_type: String,
         length: Option<u64>,
         encoding: Option<String>,
+        /// Bytes in the part when it is sent `encoding`-compressed.
+        encoded_length: Option<u64>,
         digest: Option<String>,
         revpos: Option<u64>,
     },
@@ -167,6 +177,7 @@ pub fn parse_attachments(map: Map<String, Value>) -> Result<Vec<(String, AttInpu
                     .get("encoding")
                     .and_then(Value::as_str)
                     .map(str::to_string),
+                encoded_length: props.get("encoded_length").and_then(Value::as_u64),
                 digest: props
                     .get("digest")
                     .and_then(Value::as_str)

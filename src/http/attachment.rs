@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 
 use super::document::{created, encode_segment, save};
+use super::multipart::read::RelatedReader;
 use super::request::{self, Query};
 use super::{blocking, AppState};
 use crate::couch::attachment::{self, AttInput, AttMeta};
@@ -26,7 +27,7 @@ use crate::storage::blobs::Encoding;
 use crate::storage::{Database, DocRecord};
 
 /// How to store a body of this type sent in this encoding.
-fn storage_encoding(content_type: &str, gzipped: bool) -> Encoding {
+pub(super) fn storage_encoding(content_type: &str, gzipped: bool) -> Encoding {
     if gzipped {
         Encoding::Gzipped
     } else if attachment::is_compressible(content_type) {
@@ -70,7 +71,9 @@ pub fn is_multipart(req: &HttpRequest) -> bool {
 
 /// Reads a multipart/related document upload: the JSON document first,
 /// then one part per `follows` attachment, in the order the JSON lists
-/// them. Attachment parts stream into storage.
+/// them. Attachment parts stream into storage. A part sent compressed
+/// (`"encoding": "gzip"`, as CouchDB's replicator sends gzip-stored
+/// attachments) is stored as it comes, under the digest of those bytes.
 pub async fn read_multipart_doc(
     state: &AppState,
     req: &HttpRequest,
@@ -84,34 +87,15 @@ pub async fn read_multipart_doc(
         .ok()
         .and_then(|m| m.get_param(mime::BOUNDARY).map(|b| b.as_str().to_string()))
         .ok_or_else(|| Error::bad_request("Invalid multipart/related Content-Type: no boundary"))?;
-    // actix's payload is not Send; the parser wants a Send stream, so the
-    // payload is pumped through a small channel by a local task.
-    let (tx, rx) = mpsc::channel::<std::result::Result<Bytes, std::io::Error>>(4);
-    actix_web::rt::spawn(async move {
-        let mut payload = payload;
-        while let Some(chunk) = payload.next().await {
-            let item = chunk.map_err(|e| std::io::Error::other(e.to_string()));
-            if tx.send(item).await.is_err() {
-                break;
-            }
-        }
-    });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    let mut parts = multer::Multipart::new(stream, boundary);
-    let bad = |_| Error::bad_request("Malformed multipart body");
-    let mut first = parts
-        .next_field()
-        .await
-        .map_err(bad)?
-        .ok_or_else(|| Error::bad_request("Empty multipart body"))?;
+    let mut parts = RelatedReader::new(payload, &boundary);
+    if parts.next_part().await?.is_none() {
+        return Err(Error::bad_request("Empty multipart body"));
+    }
     let mut json = Vec::new();
-    while let Some(chunk) = first.chunk().await.map_err(bad)? {
+    while let Some(chunk) = parts.chunk().await? {
         json.extend_from_slice(&chunk);
         super::document::check_size(state, id, json.len())?;
     }
-    drop(first);
     let mut doc = doc::parse_doc(request::parse_json(&json)?)?;
     let Some(atts) = doc.attachments.as_mut() else {
         return Ok(doc);
@@ -121,20 +105,23 @@ pub async fn read_multipart_doc(
             content_type,
             length,
             encoding,
+            encoded_length,
             revpos,
             ..
         } = input
         else {
             continue;
         };
-        let mut field = parts.next_field().await.map_err(bad)?.ok_or_else(|| {
-            Error::bad_request(format!("Missing multipart part for attachment {name}"))
-        })?;
+        if parts.next_part().await?.is_none() {
+            return Err(Error::bad_request(format!(
+                "Missing multipart part for attachment {name}"
+            )));
+        }
         let gzipped = encoding.as_deref() == Some("gzip");
         let mut writer = db.blob_writer(storage_encoding(content_type, gzipped))?;
         let mut failed = None;
         loop {
-            match field.chunk().await {
+            match parts.chunk().await {
                 Ok(Some(chunk)) => {
                     if let Err(e) = writer.write(&chunk) {
                         failed = Some(e);
@@ -142,14 +129,14 @@ pub async fn read_multipart_doc(
                     }
                 }
                 Ok(None) => break,
-                Err(_) => {
-                    failed = Some(Error::bad_request("Malformed multipart body"));
+                Err(e) => {
+                    failed = Some(e);
                     break;
                 }
             }
         }
         let received = writer.received();
-        let expected = if gzipped { None } else { *length };
+        let expected = if gzipped { *encoded_length } else { *length };
         if failed.is_none() && expected.is_some_and(|l| l != received) {
             failed = Some(Error::bad_request(format!(
                 "Attachment {name} length mismatch: expected {} bytes, got {received}",
@@ -453,7 +440,7 @@ fn edited_doc(
 }
 
 /// The revision a standalone attachment write builds on.
-fn base_revision(
+pub(super) fn base_revision(
     db: &Database,
     id: &str,
     rev: Option<&Rev>,

@@ -167,14 +167,17 @@ pub fn render_full(
             .max()
             .unwrap_or(0)
     });
+    // Multipart answers send attachments as stored, so their entries say
+    // how (CouchDB adds `att_encoding_info` to every multipart answer).
+    let encoding_info = opts.att_encoding_info || multipart;
     let mut atts = Map::new();
     let mut follows = Vec::new();
     for (name, meta) in stored {
         let with_data = opts.attachments && meta.revpos > known_pos;
         let entry = match (with_data, multipart) {
-            (false, _) => meta.stub_json(opts.att_encoding_info),
+            (false, _) => meta.stub_json(encoding_info),
             (true, true) => {
-                let entry = meta.follows_json(opts.att_encoding_info);
+                let entry = meta.follows_json(encoding_info);
                 follows.push((name.clone(), meta));
                 entry
             }
@@ -262,13 +265,16 @@ pub async fn handle(
     db: Arc<Database>,
     id: String,
 ) -> Result<HttpResponse> {
-    validate_doc_id(&id)?;
+    let kind = validate_doc_id(&id)?;
     match req.method().as_str() {
         "GET" | "HEAD" => get(req, db, id).await,
         "PUT" => put(state, req, payload, db, id).await,
+        "POST" => super::form::post(state, req, payload, db, id, kind).await,
         "DELETE" => delete(state, req, db, id).await,
         "COPY" => copy(state, req, db, id).await,
-        _ => Err(Error::MethodNotAllowed("GET,HEAD,PUT,DELETE,COPY".into())),
+        _ => Err(Error::MethodNotAllowed(
+            "DELETE,GET,HEAD,POST,PUT,COPY".into(),
+        )),
     }
 }
 
@@ -367,11 +373,13 @@ async fn get(req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpRes
         .to_string();
     Ok(with_etag(req, &rev, move || {
         if wants_multipart && !rendered.follows.is_empty() {
+            // CouchDB sends this body with its length, not chunked.
             let boundary = multipart::boundary();
             let ctype = format!("multipart/related; boundary=\"{boundary}\"");
-            response::stream_typed(StatusCode::OK, ctype, move |sender| {
+            let len = multipart::Related::new(&boundary, &rendered).len();
+            response::stream_sized(StatusCode::OK, ctype, len, move |sender| {
                 let mut out = ChunkWriter::new(sender);
-                if multipart::write_related(&mut out, &db, &boundary, &rendered)? {
+                if multipart::Related::new(&boundary, &rendered).write(&mut out, &db)? {
                     out.flush();
                 }
                 Ok(())
@@ -569,8 +577,27 @@ async fn put(
         check_size(state, &id, raw.len())?;
         doc::parse_doc(request::parse_json(&raw)?)?
     };
-    // CouchDB's couch_doc_from_req: the body's rev must match `?rev=`, and
-    // whichever names the rev must match `If-Match`.
+    resolve_request_rev(req, &q, &mut doc)?;
+    doc.id = Some(id.clone());
+    let new_edits = q.bool("new_edits", true)?;
+    if !new_edits {
+        doc::require_replicated_rev(&doc)?;
+    }
+    // CouchDB batches only JSON bodies: a multipart PUT is written at once.
+    if !multipart && q.get("batch") == Some("ok") {
+        let outcome = save(state, db, vec![doc], new_edits, true).await;
+        return Ok(batch_accepted(&id, outcome.and_then(first_outcome)));
+    }
+    let delay = request::delays_commit(req);
+    let result = save(state, db.clone(), vec![doc], new_edits, delay).await?;
+    let edited = first_outcome(result)?;
+    Ok(created(req, &db, &id, &edited))
+}
+
+/// CouchDB's `couch_doc_from_req`: the body's rev must match `?rev=`, and
+/// whichever names the rev must match `If-Match`; a body without a rev
+/// takes theirs.
+pub fn resolve_request_rev(req: &HttpRequest, q: &Query, doc: &mut NewDoc) -> Result<()> {
     let query_rev = q.rev()?;
     match doc.revs.first() {
         Some(body_rev) => {
@@ -587,20 +614,7 @@ async fn put(
                 .collect()
         }
     }
-    doc.id = Some(id.clone());
-    let new_edits = q.bool("new_edits", true)?;
-    if !new_edits {
-        doc::require_replicated_rev(&doc)?;
-    }
-    // CouchDB batches only JSON bodies: a multipart PUT is written at once.
-    if !multipart && q.get("batch") == Some("ok") {
-        let outcome = save(state, db, vec![doc], new_edits, true).await;
-        return Ok(batch_accepted(&id, outcome.and_then(first_outcome)));
-    }
-    let delay = request::delays_commit(req);
-    let result = save(state, db.clone(), vec![doc], new_edits, delay).await?;
-    let edited = first_outcome(result)?;
-    Ok(created(req, &db, &id, &edited))
+    Ok(())
 }
 
 /// The outcome of a one-document [`save`].

@@ -97,7 +97,20 @@ pub async fn handle(
             Ok(response::ok(&json!({"ok": true, "id": id, "rev": "0-0"})))
         }
         "COPY" => copy(state, req, db, &id).await,
-        _ => Err(Error::MethodNotAllowed("GET,HEAD,PUT,DELETE,COPY".into())),
+        "POST" => {
+            super::form::post(
+                state,
+                req,
+                payload,
+                db,
+                id,
+                crate::couch::names::DocIdKind::Local,
+            )
+            .await
+        }
+        _ => Err(Error::MethodNotAllowed(
+            "DELETE,GET,HEAD,POST,PUT,COPY".into(),
+        )),
     }
 }
 

@@ -15,6 +15,7 @@ mod changes;
 mod cors;
 mod database;
 mod document;
+mod form;
 mod guard;
 mod local;
 mod mango;

@@ -2,6 +2,7 @@
 //! newline, `Cache-Control: must-revalidate`, and streamed bodies for
 //! results that may be large.
 
+use actix_web::body::SizedStream;
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 use bytes::Bytes;
@@ -63,7 +64,35 @@ pub fn stream_typed<F>(status: StatusCode, content_type: String, producer: F) ->
 where
     F: FnOnce(&ChunkSender) -> Result<()> + Send + 'static,
 {
-    let (tx, rx) = mpsc::channel::<Result<Bytes, Error>>(8);
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "must-revalidate"))
+        .content_type(content_type)
+        .streaming(produce(producer))
+}
+
+/// [`stream_typed`] for a body whose length is known before it is
+/// produced: sent with `Content-Length`, not chunked.
+pub fn stream_sized<F>(
+    status: StatusCode,
+    content_type: String,
+    len: u64,
+    producer: F,
+) -> HttpResponse
+where
+    F: FnOnce(&ChunkSender) -> Result<()> + Send + 'static,
+{
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "must-revalidate"))
+        .content_type(content_type)
+        .body(SizedStream::new(len, produce(producer)))
+}
+
+/// Runs `producer` on the blocking pool; its chunks, as a stream.
+fn produce<F>(producer: F) -> impl futures::Stream<Item = Result<Bytes>> + 'static
+where
+    F: FnOnce(&ChunkSender) -> Result<()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel::<Result<Bytes>>(8);
     let sender = ChunkSender { tx };
     tokio::task::spawn_blocking(move || {
         if let Err(e) = producer(&sender) {
@@ -72,13 +101,9 @@ where
             let _ = sender.tx.blocking_send(Err(e));
         }
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
+    futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
-    });
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, "must-revalidate"))
-        .content_type(content_type)
-        .streaming(stream)
+    })
 }
 
 /// The producer's side of a streamed body; batches small writes.

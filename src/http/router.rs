@@ -210,8 +210,7 @@ impl Route {
             Route::ServerMissing(allowed) => allowed,
             Route::Db(_) => "GET,HEAD,PUT,DELETE,POST",
             Route::DbEndpoint(_, ep) => ep.allowed(),
-            Route::Doc(..) => "GET,HEAD,PUT,DELETE,COPY",
-            Route::LocalDoc(..) => "GET,HEAD,PUT,DELETE,COPY",
+            Route::Doc(..) | Route::LocalDoc(..) => "DELETE,GET,HEAD,POST,PUT,COPY",
             Route::LocalDocNoId(_) => "GET,HEAD,POST,PUT,DELETE,COPY",
             Route::Attachment(..) => "GET,HEAD,PUT,DELETE",
         }
