@@ -279,3 +279,43 @@ fn local_doc_without_name_is_bad_request() {
         Some("Database does not exist."),
     );
 }
+
+/// CouchDB's replicator writes its checkpoints with `"_rev": "0-N"` and
+/// `"_revisions": {"start": 0, "ids": ["N"]}`; CouchDB takes the first id
+/// as the rev, and PouchDB's own suite does the same ("local docs - put
+/// then get w/ revisions").
+#[test]
+fn replicator_checkpoint_with_revisions() {
+    let db = new_db("localrevisions");
+    let path = format!("/{db}/_local/checkpoint");
+    let r = put(
+        &path,
+        &json!({"_rev": "0-1", "_revisions": {"start": 0, "ids": ["1"]}, "seq": 1}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["rev"], "0-2");
+    let r = put(
+        &path,
+        &json!({"_rev": "0-2", "_revisions": {"start": 0, "ids": ["2"]}, "seq": 2}),
+    );
+    assert_eq!(r.body["rev"], "0-3");
+    let doc = get(&path).body;
+    assert_eq!(
+        doc,
+        json!({"_id": "_local/checkpoint", "_rev": "0-3", "seq": 2})
+    );
+    // without `_rev`, `_revisions` alone names the rev
+    let r = put(
+        &format!("/{db}/_local/other"),
+        &json!({"_revisions": {"start": 0, "ids": ["1"]}, "x": 1}),
+    );
+    assert_eq!(r.body["rev"], "0-2");
+    // a non-numeric or non-zero-start rev is refused, as CouchDB does
+    for bad in [
+        json!({"_revisions": {"start": 0, "ids": ["x"]}}),
+        json!({"_revisions": {"start": 1, "ids": ["3"]}}),
+        json!({"_rev": "1-abc"}),
+    ] {
+        put(&path, &bad).assert_error(400, "bad_request", Some("Invalid rev format"));
+    }
+}

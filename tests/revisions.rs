@@ -116,3 +116,38 @@ fn largest_positions_have_no_successor() {
     );
     assert_eq!(get(&local).status, 404);
 }
+
+/// `new_edits=false` with a bare `"1-"` (PouchDB issue 7829) and revisions
+/// at position 0 are stored and read back as CouchDB does.
+#[test]
+fn bare_and_position_zero_revs() {
+    let db = new_db("barerev");
+    let r = post(
+        &format!("/{db}/_bulk_docs"),
+        &json!({"new_edits": false, "docs": [{"_id": "n", "_rev": "1-", "x": 1}]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let doc = get(&format!("/{db}/n?revs=true")).body;
+    assert_eq!(doc["_rev"], "1-");
+    assert_eq!(doc["_revisions"], json!({"start": 1, "ids": [""]}));
+    assert_eq!(get(&format!("/{db}/n?rev=1-")).body["x"], 1);
+    // an interactive edit extends it, with CouchDB's rev
+    let r = put(&format!("/{db}/n"), &json!({"_rev": "1-", "y": 1}));
+    assert_eq!(r.body["rev"], "2-dee38716574c178c4068c5b08e92c1b5");
+    // a history whose oldest entry sits at position 0
+    let r = post(
+        &format!("/{db}/_bulk_docs"),
+        &json!({"new_edits": false, "docs": [
+            {"_id": "z", "_revisions": {"start": 1, "ids": ["b", "a"]}},
+            {"_id": "z0", "_rev": "0-1", "v": 0}
+        ]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let doc = get(&format!("/{db}/z?revs=true")).body;
+    assert_eq!(doc["_rev"], "1-b");
+    assert_eq!(doc["_revisions"], json!({"start": 1, "ids": ["b", "a"]}));
+    assert_eq!(get(&format!("/{db}/z0")).body["v"], 0);
+    // an interactive write naming a position-0 rev is a conflict
+    let r = put(&format!("/{db}/z1"), &json!({"_rev": "0-1"}));
+    r.assert_error(409, "conflict", None);
+}

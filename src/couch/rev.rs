@@ -47,8 +47,8 @@ pub enum RevisionsError {
     IdNotString,
     #[error("RevId isn't a valid hexadecimal")]
     IdNotHex,
-    /// More ids than `start` allows: the oldest would sit at position 0 or
-    /// below. CouchDB accepts such paths and builds a corrupt tree; Settee
+    /// More ids than `start` allows: the oldest would sit below position
+    /// 0. CouchDB accepts such paths and builds a corrupt tree; Settee
     /// refuses them.
     #[error("_revisions.start is smaller than the number of ids.")]
     StartTooSmall,
@@ -61,17 +61,16 @@ impl Rev {
     }
 
     /// Parses `"N-id"` as `couch_doc:parse_rev/1` does: the text before the
-    /// first `-` is the position, the rest the id. Settee requires the
-    /// position to be a positive decimal integer without sign and the id
-    /// to be non-empty. A 32-byte id must be hex (either case) and is
+    /// first `-` is the position, the rest the id. The position is a
+    /// decimal integer without sign (0 included: `_local` documents, and
+    /// the oldest entry of some replicated histories); the id may be empty,
+    /// as CouchDB stores a bare `"1-"` written with `new_edits=false`
+    /// (PouchDB issue 7829). A 32-byte id must be hex (either case) and is
     /// lowercased; a 16-byte id is stored by CouchDB as raw bytes and
     /// printed as their hex, so it becomes that hex here.
     pub fn parse(s: &str) -> Result<Rev, InvalidRev> {
         let (pos, id) = s.split_once('-').ok_or(InvalidRev)?;
         let pos = parse_pos(pos).ok_or(InvalidRev)?;
-        if id.is_empty() {
-            return Err(InvalidRev);
-        }
         let id = canonical_id(id).ok_or(InvalidRev)?;
         Ok(Rev { pos, id })
     }
@@ -108,12 +107,12 @@ pub fn id_bytes(id: &str) -> Cow<'_, [u8]> {
     Cow::Borrowed(id.as_bytes())
 }
 
-/// A position: ASCII digits only, at least 1, within `u64`.
+/// A position: ASCII digits only, within `u64`.
 fn parse_pos(text: &str) -> Option<u64> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    text.parse::<u64>().ok().filter(|&pos| pos > 0)
+    text.parse::<u64>().ok()
 }
 
 /// The canonical text of an id as CouchDB round-trips it (`parse_revid`
@@ -165,13 +164,15 @@ pub fn parse_revisions(v: &Value) -> Result<Vec<Rev>, RevisionsError> {
     if texts.is_empty() {
         return Ok(Vec::new());
     }
-    // Settee's own check: the oldest id must sit at position 1 or later.
+    // Settee's own check: the oldest id must sit at position 0 or later
+    // (`{"start": 0, "ids": ["1"]}` is how CouchDB's replicator writes a
+    // `_local` checkpoint's rev).
     let start = u64::try_from(start).map_err(|_| RevisionsError::StartTooSmall)?;
-    if start < texts.len() as u64 {
+    if start.saturating_add(1) < texts.len() as u64 {
         return Err(RevisionsError::StartTooSmall);
     }
     let mut path = Vec::with_capacity(texts.len());
-    for (pos, id) in (1..=start).rev().zip(texts) {
+    for (pos, id) in (0..=start).rev().zip(texts) {
         path.push(Rev::new(
             pos,
             canonical_id(id).ok_or(RevisionsError::IdNotHex)?,
@@ -222,6 +223,9 @@ mod tests {
         assert_eq!(Rev::parse("2-a-b"), Ok(Rev::new(2, "a-b")));
         // leading zeros are digits too (Erlang's list_to_integer)
         assert_eq!(Rev::parse("007-x"), Ok(Rev::new(7, "x")));
+        // CouchDB's parse_rev takes position 0 and an empty id
+        assert_eq!(Rev::parse("0-abc"), Ok(Rev::new(0, "abc")));
+        assert_eq!(Rev::parse("1-"), Ok(Rev::new(1, "")));
         assert_eq!(
             Rev::parse("18446744073709551615-x"),
             Ok(Rev::new(u64::MAX, "x"))
@@ -234,8 +238,6 @@ mod tests {
             "",
             "abc",
             "-abc",
-            "1-",
-            "0-abc",
             "+1-abc",
             "-1-abc",
             " 1-abc",
@@ -339,6 +341,15 @@ mod tests {
         // unknown members are ignored
         let v = json!({"start": 1, "ids": ["a"], "extra": true});
         assert_eq!(parse_revisions(&v), Ok(vec![Rev::new(1, "a")]));
+        // the oldest id may sit at position 0: CouchDB's replicator writes
+        // its `_local` checkpoints so, and CouchDB keeps such histories
+        let v = json!({"start": 0, "ids": ["1"]});
+        assert_eq!(parse_revisions(&v), Ok(vec![Rev::new(0, "1")]));
+        let v = json!({"start": 1, "ids": ["b", "a"]});
+        assert_eq!(
+            parse_revisions(&v),
+            Ok(vec![Rev::new(1, "b"), Rev::new(0, "a")])
+        );
     }
 
     #[test]
@@ -406,12 +417,12 @@ mod tests {
                 "RevId isn't a valid hexadecimal",
             ),
             (
-                json!({"start": 1, "ids": ["b", "a"]}),
+                json!({"start": 1, "ids": ["c", "b", "a"]}),
                 StartTooSmall,
                 "_revisions.start is smaller than the number of ids.",
             ),
             (
-                json!({"start": 0, "ids": ["a"]}),
+                json!({"start": 0, "ids": ["b", "a"]}),
                 StartTooSmall,
                 "_revisions.start is smaller than the number of ids.",
             ),

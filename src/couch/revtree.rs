@@ -76,22 +76,26 @@ impl RevTree {
     /// `path[i]` is taken to be at position `path[0].pos - i` (the other
     /// entries' `pos` fields are not consulted, as CouchDB's
     /// `{Start, Ids}` carries no per-id positions; entries that would fall
-    /// at position 0 are ignored). `leaf` is the information for
+    /// below position 0 are ignored). `leaf` is the information for
     /// `path[0]`; ancestors not yet in the tree are recorded as not
     /// available. Where a revision is already known, CouchDB's
     /// `value_pref` applies: the tree's information is kept unless it is
     /// unavailable and the path's is not. The tree is then stemmed to
     /// `revs_limit`, as `couch_db_updater` does after every merge.
     pub fn merge_path(&mut self, path: &[Rev], leaf: RevInfo, revs_limit: usize) -> MergeOutcome {
-        let top = path.first().map_or(0, |r| r.pos);
-        let usable = path.len().min(usize::try_from(top).unwrap_or(usize::MAX));
+        let Some(top) = path.first().map(|r| r.pos) else {
+            return MergeOutcome::AlreadyPresent;
+        };
+        let usable = path
+            .len()
+            .min(usize::try_from(top.saturating_add(1)).unwrap_or(usize::MAX));
         let chain: Vec<(&str, RevInfo)> = path[..usable]
             .iter()
             .enumerate()
             .rev()
             .map(|(i, r)| (r.id.as_str(), if i == 0 { leaf } else { MISSING }))
             .collect();
-        let start = (top - usable as u64).saturating_add(1);
+        let start = top - (usable as u64 - 1);
         let outcome = self.merge_chain(start, &chain);
         self.stem(revs_limit);
         outcome
@@ -844,14 +848,18 @@ mod tests {
         let mut t = RevTree::new();
         let path = vec![Rev::new(2, "b"), Rev::new(9, "a"), Rev::new(0, "z")];
         assert_eq!(t.merge_path(&path, LIVE, 1000), MergeOutcome::NewLeaf);
-        assert_eq!(shape(&t), ["1-a", "2-b<1-a"]);
-        // a position-0 leaf merges nothing
-        let before = t.clone();
+        // position 0 is a position like any other, as in couch_key_tree
+        assert_eq!(shape(&t), ["0-z", "1-a<0-z", "2-b<1-a"]);
         assert_eq!(
             t.merge_path(&[Rev::new(0, "q")], LIVE, 1000),
-            MergeOutcome::AlreadyPresent
+            MergeOutcome::NewBranch
         );
-        assert_eq!(t, before);
+        assert_eq!(t.leaves().len(), 2);
+        // entries that would fall below position 0 are dropped
+        let mut t = RevTree::new();
+        let path = vec![Rev::new(1, "b"), Rev::new(0, "a"), Rev::new(0, "z")];
+        assert_eq!(t.merge_path(&path, LIVE, 1000), MergeOutcome::NewLeaf);
+        assert_eq!(shape(&t), ["0-a", "1-b<0-a"]);
         // the largest positions do not overflow
         let mut t = RevTree::new();
         let top = vec![Rev::new(u64::MAX, "b"), Rev::new(u64::MAX - 1, "a")];
