@@ -335,6 +335,80 @@ fn compaction_reclaims_unreferenced_bodies() {
     );
 }
 
+/// CouchDB's stub rules (`prep_and_validate_update`, `merge_stubs`): an
+/// edit of a stale revision is that document's conflict, whatever stubs it
+/// carries, and the others are written (soledad's batches rely on it); a
+/// stub that cannot be resolved, or whose `revpos` is not the stored
+/// attachment's, fails the whole request with 412 and writes nothing.
+#[test]
+fn stub_rules_in_bulk_docs_and_put() {
+    let db = new_db("attstubs");
+    let rev1 = create(
+        &db,
+        "a",
+        &json!({"_attachments": {"f": {"content_type": "text/plain", "data": b64(b"hello")}}}),
+    );
+    let rev2 = put(
+        &format!("/{db}/a"),
+        &json!({"_rev": rev1, "v": 2, "_attachments": {"f": {"stub": true}}}),
+    )
+    .body["rev"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bulk = |docs: Value| post(&format!("/{db}/_bulk_docs"), &json!({"docs": docs}));
+
+    // stale rev with a stub: a conflict row, the other doc written
+    let r = bulk(json!([
+        {"_id": "a", "_rev": rev1, "v": 3, "_attachments": {"f": {"stub": true}}},
+        {"_id": "b", "x": 1}
+    ]));
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body[0]["error"], "conflict");
+    assert_eq!(r.body[1]["ok"], true);
+    let r = put(
+        &format!("/{db}/a"),
+        &json!({"_rev": rev1, "_attachments": {"f": {"stub": true}}}),
+    );
+    r.assert_error(409, "conflict", None);
+
+    // unresolvable stubs: 412 for the whole request, nothing written
+    let cases = [
+        json!([{"_id": "c", "_attachments": {"f": {"stub": true}}}, {"_id": "b2"}]),
+        json!([{"_id": "c", "_rev": "1-abc", "_attachments": {"f": {"stub": true}}}, {"_id": "b3"}]),
+        json!([{"_id": "a", "_rev": rev2, "_attachments": {"g": {"stub": true}}}, {"_id": "b4"}]),
+        json!([{"_id": "a", "_rev": rev2, "_attachments": {"f": {"stub": true, "revpos": 2}}}, {"_id": "b5"}]),
+    ];
+    for (i, docs) in cases.into_iter().enumerate() {
+        let r = bulk(docs);
+        r.assert_error(412, "missing_stub", None);
+        assert_eq!(get(&format!("/{db}/b{}", i + 2)).status, 404);
+    }
+    let r = put(
+        &format!("/{db}/a"),
+        &json!({"_rev": rev2, "_attachments": {"f": {"stub": true, "revpos": 5}}}),
+    );
+    r.assert_error(
+        412,
+        "missing_stub",
+        Some("Invalid attachment stub in a for f"),
+    );
+    let r = post(
+        &format!("/{db}/_bulk_docs"),
+        &json!({"new_edits": false, "docs": [{"_id": "a", "_rev": "9-abc",
+            "_revisions": {"start": 9, "ids": ["abc", rev2.split_once('-').unwrap().1]},
+            "_attachments": {"f": {"stub": true, "revpos": 7}}}]}),
+    );
+    r.assert_error(412, "missing_stub", None);
+
+    // the right revpos is accepted
+    let r = put(
+        &format!("/{db}/a"),
+        &json!({"_rev": rev2, "_attachments": {"f": {"stub": true, "revpos": 1}}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
 fn post_form(path: &str, referer: Option<&str>, form: reqwest::blocking::multipart::Form) -> Reply {
     let mut rb = client().post(format!("{}{path}", url())).multipart(form);
     if let Some(r) = referer {

@@ -356,13 +356,17 @@ impl Database {
             let Some(Stored { working, .. }) = records.get_mut(&id) else {
                 continue;
             };
-            let mut atts = match self.resolve_attachments(&id, &doc, new_edits) {
-                Ok(atts) => atts,
-                Err(e) => {
-                    results.push(Err(e));
+            // CouchDB's order (`prep_and_validate_update`): an edit of a
+            // revision that is not a leaf is a conflict before its stubs
+            // are looked at; a stub that cannot be resolved then fails the
+            // whole request (412 missing_stub), and nothing is written.
+            if let (true, Some(parent)) = (new_edits, doc.revs.first()) {
+                if !working.tree.is_empty() && !working.tree.is_leaf(parent) {
+                    results.push(Err(Error::Conflict));
                     continue;
                 }
-            };
+            }
+            let mut atts = self.resolve_attachments(&id, &doc, new_edits)?;
             let outcome = if new_edits {
                 let digests: Vec<AttDigest> = atts
                     .iter()
@@ -472,11 +476,16 @@ impl Database {
         for (name, input) in inputs {
             match input {
                 AttInput::Stored(meta) => out.push((name.clone(), meta.clone())),
-                AttInput::Stub { .. } => {
+                AttInput::Stub { revpos, .. } => {
                     if previous.is_none() {
                         previous = Some(self.previous_attachments(id, doc, new_edits)?);
                     }
-                    let found = previous.iter().flatten().find(|(n, _)| n == name);
+                    // `couch_att:merge_stubs`: a stub's revpos, when given,
+                    // must be the stored attachment's.
+                    let found = previous
+                        .iter()
+                        .flatten()
+                        .find(|(n, m)| n == name && revpos.is_none_or(|p| p == m.revpos));
                     match found {
                         Some((_, meta)) => out.push((name.clone(), meta.clone())),
                         None => {
