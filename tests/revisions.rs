@@ -151,3 +151,120 @@ fn bare_and_position_zero_revs() {
     let r = put(&format!("/{db}/z1"), &json!({"_rev": "0-1"}));
     r.assert_error(409, "conflict", None);
 }
+
+/// Leaves by list (`open_revs`, `_bulk_get`) come in CouchDB's orders and
+/// without the members CouchDB computes only for a single read.
+#[test]
+fn open_revs_and_bulk_get_orders() {
+    let db = new_db("leaforder");
+    post(
+        &format!("/{db}/_bulk_docs"),
+        &json!({"new_edits": false, "docs": [
+            {"_id": "c", "_rev": "1-a"},
+            {"_id": "c", "_rev": "1-b"},
+            {"_id": "c", "_rev": "2-c", "_revisions": {"start": 2, "ids": ["c", "b"]}},
+            {"_id": "c", "_rev": "2-d", "_revisions": {"start": 2, "ids": ["d", "b"]}},
+            {"_id": "c", "_rev": "3-e", "_revisions": {"start": 3, "ids": ["e", "x", "a"]}}
+        ]}),
+    );
+    let revs = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                row.get("ok")
+                    .map(|d| d["_rev"].as_str().unwrap().to_string())
+                    .unwrap_or_else(|| format!("missing {}", row["missing"]))
+            })
+            .collect()
+    };
+    let json_get = |path: &str| {
+        let r = client()
+            .get(format!("{}{path}", url()))
+            .header("Accept", "application/json")
+            .send()
+            .unwrap();
+        Reply::from(r).body
+    };
+    // fabric_doc_open_revs sorts: found ones by position then id, then missing
+    let all = json_get(&format!(
+        "/{db}/c?open_revs=all&conflicts=true&revs_info=true&local_seq=true"
+    ));
+    assert_eq!(revs(&all), ["2-c", "2-d", "3-e"]);
+    assert!(all[0]["ok"].get("_revs_info").is_none());
+    assert!(all[0]["ok"].get("_conflicts").is_none());
+    assert!(all[0]["ok"].get("_local_seq").is_none());
+    let listed = json_get(&format!(
+        "/{db}/c?open_revs=[\"2-d\",\"1-a\",\"9-z\",\"2-c\"]"
+    ));
+    assert_eq!(revs(&listed), ["1-a", "2-c", "2-d", "missing \"9-z\""]);
+    // _bulk_get lists leaves in get_all_leafs order: last root first
+    let r = post(
+        &format!("/{db}/_bulk_get?conflicts=true"),
+        &json!({"docs": [{"id": "c"}]}),
+    );
+    let docs = &r.body["results"][0]["docs"];
+    let order: Vec<&str> = docs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["ok"]["_rev"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["2-c", "2-d", "3-e"]);
+    assert!(docs[0]["ok"].get("_conflicts").is_none());
+    post(
+        &format!("/{db}/_bulk_docs"),
+        &json!({"new_edits": false, "docs": [
+            {"_id": "k", "_rev": "1-a"},
+            {"_id": "k", "_rev": "2-c", "_revisions": {"start": 2, "ids": ["c", "b"]}}
+        ]}),
+    );
+    let r = post(&format!("/{db}/_bulk_get"), &json!({"docs": [{"id": "k"}]}));
+    let order: Vec<&str> = r.body["results"][0]["docs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["ok"]["_rev"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["2-c", "1-a"]);
+}
+
+/// A lowered `_revs_limit` cuts `_revisions` at once, and compaction stems
+/// the stored trees to it, as CouchDB's `make_doc` and compactor do.
+#[test]
+fn lowered_revs_limit_cuts_reads_and_compaction_stems() {
+    let db = new_db("revslimitlow");
+    let mut rev = create(&db, "d", &json!({"v": 0}));
+    for v in 1..=6 {
+        rev = put(&format!("/{db}/d"), &json!({"_rev": rev, "v": v})).body["rev"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    }
+    let r = client()
+        .put(format!("{}/{db}/_revs_limit", url()))
+        .body("3")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let doc = get(&format!("/{db}/d?revs=true&revs_info=true")).body;
+    assert_eq!(doc["_revisions"]["start"], 7);
+    assert_eq!(doc["_revisions"]["ids"].as_array().unwrap().len(), 3);
+    // the tree itself is not stemmed until compaction
+    assert_eq!(doc["_revs_info"].as_array().unwrap().len(), 7);
+    let r = post(&format!("/{db}/_compact"), &json!({}));
+    assert_eq!(r.status, 202, "{}", r.text);
+    let mut stemmed = 0;
+    for _ in 0..100 {
+        let info = get(&format!("/{db}/d?revs_info=true")).body;
+        stemmed = info["_revs_info"].as_array().unwrap().len();
+        if stemmed == 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(stemmed, 3);
+    let doc = get(&format!("/{db}/d?revs=true")).body;
+    assert_eq!(doc["_revisions"]["ids"].as_array().unwrap().len(), 3);
+    assert_eq!(doc["v"], 6);
+}

@@ -172,11 +172,10 @@ impl RevTree {
             .any(|(i, node)| !has_child[i] && same_rev(&node.rev, rev))
     }
 
-    /// All leaves, winner first: sorted descending by (not deleted,
-    /// position, id), CouchDB's winner rule.
-    pub fn leaves(&self) -> Vec<(Rev, RevInfo)> {
-        // CouchDB lists leaves root by root, last root first, each root's
-        // leaves in tree order; the sort is stable.
+    /// All leaves in `couch_key_tree:get_all_leafs` order: root by root,
+    /// last root first, each root's leaves in tree order (what `_bulk_get`
+    /// lists).
+    pub fn leaves_in_tree_order(&self) -> Vec<(Rev, RevInfo)> {
         let has_child = self.has_child();
         let mut leaves = Vec::new();
         for range in self.root_ranges().into_iter().rev() {
@@ -186,6 +185,14 @@ impl RevTree {
                 }
             }
         }
+        leaves
+    }
+
+    /// All leaves, winner first: sorted descending by (not deleted,
+    /// position, id), CouchDB's winner rule.
+    pub fn leaves(&self) -> Vec<(Rev, RevInfo)> {
+        // The sort is stable over `get_all_leafs` order, as CouchDB's.
+        let mut leaves = self.leaves_in_tree_order();
         leaves.sort_by(|(ra, ia), (rb, ib)| {
             (!ib.deleted)
                 .cmp(&!ia.deleted)

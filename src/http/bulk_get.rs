@@ -263,11 +263,17 @@ fn resolve(
         // Multipart answers always carry attachment data; `atts_since`
         // asks for it too (CouchDB adds `attachments` for both).
         attachments: opts.attachments || multipart || atts_since.is_some(),
-        ..opts
+        ..opts.revisions_only()
     };
     let record = db.record(id)?;
     let revs: Vec<Rev> = match (rev, &record) {
-        (None, Some(rec)) => rec.tree.leaves().into_iter().map(|(r, _)| r).collect(),
+        // `fabric_open_revs` answers in `get_all_leafs` order
+        (None, Some(rec)) => rec
+            .tree
+            .leaves_in_tree_order()
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect(),
         (Some(r), Some(rec)) if latest => rec.tree.latest(r),
         (Some(r), _) => vec![r.clone()],
         (None, None) => Vec::new(),

@@ -51,6 +51,20 @@ pub struct ReadOpts {
 }
 
 impl ReadOpts {
+    /// These options as CouchDB applies them when it opens revisions by
+    /// list (`open_revs`, `_bulk_get`): the members it computes only for a
+    /// single-document read (`_revs_info`, `_conflicts`,
+    /// `_deleted_conflicts`, `_local_seq`) are left out.
+    pub fn revisions_only(self) -> ReadOpts {
+        ReadOpts {
+            revs_info: false,
+            conflicts: false,
+            deleted_conflicts: false,
+            local_seq: false,
+            ..self
+        }
+    }
+
     pub fn from_query(q: &Query) -> Result<ReadOpts> {
         let meta = q.bool("meta", false)?;
         Ok(ReadOpts {
@@ -190,9 +204,13 @@ pub fn render_full(
         rev: Some(rev.clone()),
         deleted: info.deleted,
         body,
-        revisions: opts
-            .revs
-            .then(|| history().into_iter().map(|(r, _)| r).collect()),
+        // CouchDB's `make_doc` reads a revision's path cut to the
+        // database's `_revs_limit`, which may have been lowered since the
+        // tree was last stemmed.
+        revisions: opts.revs.then(|| {
+            let limit = usize::try_from(db.revs_limit()).unwrap_or(usize::MAX);
+            history().into_iter().take(limit).map(|(r, _)| r).collect()
+        }),
         revs_info: opts
             .revs_info
             .then(|| history().into_iter().map(|(r, i)| (r, status(i))).collect()),
@@ -500,8 +518,13 @@ fn open_revs_parts(
     atts_since: Option<&[Rev]>,
     multipart: bool,
 ) -> Result<Vec<RevPart>> {
-    let (record, revs) = open_revs_list(db, id, spec, latest)?;
-    let mut out = Vec::with_capacity(revs.len());
+    let (record, mut revs) = open_revs_list(db, id, spec, latest)?;
+    // `fabric_doc_open_revs` sorts its answer: found revisions first, by
+    // position then id, then the missing ones in the same order.
+    revs.sort_by(|a, b| a.couch_cmp(b));
+    revs.dedup();
+    let mut found = Vec::with_capacity(revs.len());
+    let mut missing = Vec::new();
     for r in revs {
         let rendered = match &record {
             Some(rec) => render_full(
@@ -513,19 +536,20 @@ fn open_revs_parts(
                 // carries attachment data (newer than `atts_since`).
                 ReadOpts {
                     attachments: opts.attachments || multipart,
-                    ..opts
+                    ..opts.revisions_only()
                 },
                 atts_since,
                 multipart,
             )?,
             None => None,
         };
-        out.push(match rendered {
-            Some(rendered) => RevPart::Found(rendered),
-            None => RevPart::Missing(r.to_string()),
-        });
+        match rendered {
+            Some(rendered) => found.push(RevPart::Found(rendered)),
+            None => missing.push(RevPart::Missing(r.to_string())),
+        }
     }
-    Ok(out)
+    found.extend(missing);
+    Ok(found)
 }
 
 pub fn location(req: &HttpRequest, db: &Database, id: &str) -> String {

@@ -799,8 +799,10 @@ impl Database {
             let mut batch = sled::Batch::default();
             let start = cursor.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
             let mut seen = 0u64;
+            let revs_limit = usize::try_from(self.revs_limit()).unwrap_or(usize::MAX);
             for item in self.docs_range(start, Bound::Unbounded, false).take(500) {
                 let (id, mut record) = item?;
+                let original_len = encode(&record)?.len() as u64;
                 seen += 1;
                 let leaves: Vec<Rev> = record.tree.leaves().into_iter().map(|(r, _)| r).collect();
                 let mut changed = false;
@@ -819,8 +821,15 @@ impl Database {
                         changed = true;
                     }
                 }
-                if changed {
-                    batch.insert(keys::doc_key(self.id, &id), encode(&record)?);
+                // As CouchDB's compactor, stem every tree to the current
+                // `_revs_limit` (it may have been lowered since the last
+                // write of this document).
+                let unstemmed = record.tree.clone();
+                record.tree.stem(revs_limit);
+                if changed || record.tree != unstemmed {
+                    let encoded = encode(&record)?;
+                    stats.active = stats.active.saturating_sub(original_len) + encoded.len() as u64;
+                    batch.insert(keys::doc_key(self.id, &id), encoded);
                 }
                 cursor = Some(id);
             }
