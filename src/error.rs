@@ -24,6 +24,9 @@ pub enum Error {
     /// 400 `doc_validation`.
     #[error("{0}")]
     DocValidation(String),
+    /// 400 `invalid_design_doc`: a design document CouchDB would refuse.
+    #[error("{0}")]
+    InvalidDesignDoc(String),
     /// 400 `bad_content_type` — CouchDB answers this with 415.
     #[error("Content-Type must be application/json")]
     BadContentType,
@@ -121,6 +124,7 @@ impl Error {
             Error::IllegalDatabaseName(_) => (StatusCode::BAD_REQUEST, "illegal_database_name"),
             Error::IllegalDocId(_) => (StatusCode::BAD_REQUEST, "illegal_docid"),
             Error::DocValidation(_) => (StatusCode::BAD_REQUEST, "doc_validation"),
+            Error::InvalidDesignDoc(_) => (StatusCode::BAD_REQUEST, "invalid_design_doc"),
             Error::BadContentType | Error::UnsupportedContentEncoding(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_content_type")
             }

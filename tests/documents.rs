@@ -608,3 +608,39 @@ fn if_none_match_accepts_weak_and_listed_etags() {
         .to_string();
     assert_eq!(status("_changes", &format!("W/{etag}")).status, 304);
 }
+
+/// Design documents are checked as CouchDB checks them before storing
+/// (`invalid_design_doc`), per document in `_bulk_docs`.
+#[test]
+fn malformed_design_documents_are_refused() {
+    let db = new_db("ddocvalidate");
+    let r = put(
+        &format!("/{db}/_design/x"),
+        &json!({"views": {"v": {"map": 5}}}),
+    );
+    r.assert_error(
+        400,
+        "invalid_design_doc",
+        Some("`views.v.map` field must have string type"),
+    );
+    let r = post(
+        &format!("/{db}/_bulk_docs"),
+        &json!({"docs": [
+            {"_id": "_design/q", "language": "query", "views": {"v": {"map": "function(d){}"}}},
+            {"_id": "_design/ok", "views": {"v": {"map": "function(d){emit(1,1)}", "reduce": "_count"}}},
+            {"_id": "plain", "views": 5}
+        ]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body[0]["error"], "invalid_design_doc");
+    assert_eq!(
+        r.body[0]["reason"],
+        "`views.v.map` field must have object type"
+    );
+    assert_eq!(r.body[1]["ok"], true);
+    assert_eq!(r.body[2]["ok"], true);
+    // a deleted design document is not checked
+    let rev = r.body[1]["rev"].as_str().unwrap();
+    let r = delete(&format!("/{db}/_design/ok?rev={rev}"));
+    assert_eq!(r.status, 200, "{}", r.text);
+}

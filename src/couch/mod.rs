@@ -2,10 +2,12 @@
 //!
 //! Revisions and their ids ([`rev`], [`revid`]), revision trees
 //! ([`revtree`]), the edit rules ([`update`]), document parsing and
-//! rendering ([`doc`]), naming rules ([`names`]) and sequences ([`seq`]).
+//! rendering ([`doc`]), design-document rules ([`design`]), naming rules
+//! ([`names`]) and sequences ([`seq`]).
 pub mod attachment;
 pub mod changes;
 pub mod collate;
+pub mod design;
 pub mod doc;
 pub mod mango;
 pub mod names;

@@ -4,7 +4,8 @@
 //!
 //! - a design document may be written only by a database admin (`401`
 //!   for the anonymous, `403` otherwise, "You are not a db or server
-//!   admin."), a per-document error inside `_bulk_docs`;
+//!   admin."), a per-document error inside `_bulk_docs`, and must pass
+//!   CouchDB's structural checks (`couch::design`, `invalid_design_doc`);
 //! - in the users database: a user writes only their own document (else
 //!   the whole request is `404 missing`), a clear `password` is hashed
 //!   (PBKDF2, on a blocking thread), and the `_design/_auth` validation
@@ -22,6 +23,7 @@ use crate::auth::access::{decide, Access, Security};
 use crate::auth::password::Prf;
 use crate::auth::users::{self, UserDocWrite};
 use crate::auth::{enforce, UserCtx};
+use crate::couch::design;
 use crate::couch::doc::NewDoc;
 use crate::couch::update::Edited;
 use crate::error::{Error, Result};
@@ -96,11 +98,15 @@ pub async fn screen(
     let mut verdicts: Vec<Option<Error>> = docs
         .iter()
         .map(|d| {
-            if is_design(d) {
-                enforce(decide(&ctx, Some(&sec), Access::DbAdmin)).err()
-            } else {
-                None
+            if !is_design(d) {
+                return None;
             }
+            enforce(decide(&ctx, Some(&sec), Access::DbAdmin))
+                .and_then(|()| match d.deleted {
+                    true => Ok(()),
+                    false => design::validate(&d.body),
+                })
+                .err()
         })
         .collect();
     let mut docs = docs;
