@@ -602,28 +602,18 @@ fn settee_uses_indexes_couchdb_refuses() {
             json!({"_id": "5", "os": "windows", "browser": "edge", "ip": "5"}),
         ],
     );
-    // Sort on a field after an equality-bound one: CouchDB says no_usable_index.
+    // Sort on a field after an equality-bound one: CouchDB finds no usable
+    // index (the selector does not require `ip`), and so does Settee.
     let r = find(
         &db,
         json!({"selector": {"os": "windows"}, "sort": ["browser"], "fields": ["_id"]}),
     );
-    assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(ids(&r), ["2", "5", "1"]);
+    r.assert_error(400, "no_usable_index", None);
     let x = post(
         &format!("/{db}/_explain"),
         &json!({"selector": {"os": "windows"}, "sort": ["browser"]}),
     );
-    assert_eq!(x.body["settee_plan"]["strategy"], "sort_after_equality");
-    assert_eq!(x.body["index"]["name"], "obi");
-    assert_eq!(
-        x.body["index_candidates"],
-        json!([{
-            "index": {"ddoc": null, "name": "_all_docs", "type": "special", "def": {"fields": [{"_id": "asc"}]}},
-            "analysis": {"usable": false, "reasons": [{"name": "field_mismatch"}], "ranking": 1, "covering": null}
-        }]),
-        "{}",
-        x.text
-    );
+    assert_eq!(x.body["index"], Value::Null, "{}", x.text);
     // A prefix of the index: same answer and order as _all_docs, no scan.
     // What CouchDB reports (its _all_docs plan, its warning) stays the
     // same; only settee_plan and the stats show the index.
@@ -858,4 +848,117 @@ fn differential_index_planner_vs_full_scan() {
         used_index > 25,
         "the planner used an index only {used_index} times"
     );
+}
+
+/// `execution_stats` as a single-shard CouchDB counts: design documents in
+/// an `_all_docs` scan, one row past the limit, quorum reads with `r` > 1.
+#[test]
+fn execution_stats_count_as_couchdb() {
+    let db = new_db("mango-stats");
+    post(
+        &format!("/{db}/_index"),
+        &json!({"index": {"fields": ["age"]}, "name": "age"}),
+    );
+    bulk(
+        &db,
+        (0..6)
+            .map(|i| json!({"_id": format!("u{i}"), "age": 20 + i}))
+            .collect(),
+    );
+    let stats = |q: Value| find(&db, q).body["execution_stats"].clone();
+    // _all_docs: 6 documents and the index's design document
+    let s = stats(json!({"selector": {"foo": "bar"}, "execution_stats": true}));
+    assert_eq!(s["total_keys_examined"], 7);
+    assert_eq!(s["total_docs_examined"], 7);
+    assert_eq!(s["results_returned"], 0);
+    // a limit of 3 over 6 matches: the cursor reads a fourth row
+    let s = stats(json!({"selector": {"age": {"$lte": 40}}, "limit": 3, "execution_stats": true}));
+    assert_eq!(s["total_keys_examined"], 4);
+    assert_eq!(s["total_docs_examined"], 4);
+    assert_eq!(s["results_returned"], 3);
+    let r = find(&db, json!({"selector": {"age": {"$lte": 40}}, "limit": 3}));
+    assert_eq!(ids(&r), ["u0", "u1", "u2"]);
+    // r > 1: quorum reads (the range's boundary row, age 23, is read and
+    // refused, as in CouchDB)
+    let s = stats(json!({"selector": {"age": {"$lt": 23}}, "r": 3, "execution_stats": true}));
+    assert_eq!(s["total_keys_examined"], 4);
+    assert_eq!(s["total_docs_examined"], 0);
+    assert_eq!(s["total_quorum_docs_examined"], 4);
+    assert_eq!(s["results_returned"], 3);
+}
+
+/// Bookmarks Settee did not write are refused, as CouchDB refuses those it
+/// cannot decode; `_index` sub-paths that name nothing are 404 for every
+/// method; `;` separates query parameters, as in mochiweb.
+#[test]
+fn mango_request_edges() {
+    let db = new_db("mango-edges");
+    bulk(&db, vec![json!({"_id": "a"}), json!({"_id": "b"})]);
+    for bookmark in ["bad-bookmark", "ZG9j"] {
+        find(
+            &db,
+            json!({"selector": {"_id": {"$gt": null}}, "bookmark": bookmark}),
+        )
+        .assert_error(
+            400,
+            "invalid_bookmark",
+            Some(&format!("Invalid bookmark value: \"{bookmark}\"")),
+        );
+    }
+    let page = find(&db, json!({"selector": {"_id": {"$gt": null}}, "limit": 1}));
+    let next = find(
+        &db,
+        json!({"selector": {"_id": {"$gt": null}}, "bookmark": page.body["bookmark"]}),
+    );
+    assert_eq!(ids(&next), ["b"]);
+    for sub in ["a", "a/b", "a/b/c/d", "a/b/c/d/e/f"] {
+        for method in [Method::GET, Method::PUT, Method::POST, Method::DELETE] {
+            let r = req(method.clone(), &format!("/{db}/_index/{sub}"), None);
+            assert_eq!(r.status, 404, "{method} _index/{sub}: {}", r.text);
+        }
+    }
+    let r = req(Method::PUT, &format!("/{db}/_index"), None);
+    r.assert_error(405, "method_not_allowed", None);
+    for i in 0..3 {
+        post(
+            &format!("/{db}/_index"),
+            &json!({"index": {"fields": [format!("f{i}")]}}),
+        );
+    }
+    let r = get(&format!("/{db}/_index?limit=2;skip=1"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["total_rows"], 4);
+    assert_eq!(r.body["indexes"].as_array().unwrap().len(), 2);
+}
+
+/// Indexes see `_conflicts`, as CouchDB's index updater opens documents
+/// with their conflicts: an index on it finds conflicted documents.
+#[test]
+fn index_on_conflicts() {
+    let db = new_db("mango-conflicts");
+    bulk(&db, vec![json!({"_id": "doc", "a": 2}), json!({"_id": "calm"})]);
+    let r = post(
+        &format!("/{db}/_bulk_docs"),
+        &json!({"new_edits": false, "docs": [
+            {"_id": "doc", "_rev": "1-23202479633c2b380f79507a776743d5", "a": 1}
+        ]}),
+    );
+    assert_eq!(r.status, 201);
+    post(
+        &format!("/{db}/_index"),
+        &json!({"index": {"fields": ["_conflicts"]}}),
+    );
+    let r = find(
+        &db,
+        json!({"selector": {"_conflicts": {"$exists": true}}, "conflicts": true}),
+    );
+    assert_eq!(ids(&r), ["doc"]);
+    assert_eq!(r.body["docs"][0]["_rev"], "1-3975759ccff3842adf690a5c10caee42");
+    assert_eq!(
+        r.body["docs"][0]["_conflicts"],
+        json!(["1-23202479633c2b380f79507a776743d5"])
+    );
+    // without `conflicts`, the documents read lack the member: no match
+    let r = find(&db, json!({"selector": {"_conflicts": {"$exists": true}}}));
+    assert!(ids(&r).is_empty());
 }

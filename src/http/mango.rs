@@ -418,10 +418,6 @@ pub async fn explain(
         out.insert("covering".into(), Value::Bool(shown.covering));
         let (strategy, description) = match p.strategy {
             Strategy::CouchDb => ("couchdb", "The index CouchDB would choose, read as CouchDB reads it."),
-            Strategy::SortAfterEquality => (
-                "sort_after_equality",
-                "CouchDB has no usable index for this sort; this index gives the sort after its equality-bound columns.",
-            ),
             Strategy::ReorderById => (
                 "reorder_by_id",
                 "CouchDB would scan _all_docs; this index narrows the candidates, which are read in _all_docs order.",
@@ -556,6 +552,9 @@ impl Output for Vec<u8> {
 struct Stats {
     keys: u64,
     docs: u64,
+    /// Documents read by a quorum read (`r` > 1): CouchDB reads them at
+    /// the coordinator, not with the index rows.
+    quorum_docs: u64,
     results: u64,
 }
 
@@ -568,6 +567,13 @@ struct Sink<'a> {
     fields: Option<&'a [String]>,
     bookmark: Option<Vec<u8>>,
     stats: Stats,
+    /// `r` > 1: documents are counted as quorum reads.
+    quorum: bool,
+    /// With `execution_stats`, the scan goes on after the last wanted
+    /// result until one more match (or its end), as CouchDB's cursor stops
+    /// only on the row after its limit: the counters are then CouchDB's.
+    /// Without it, the scan stops at the limit.
+    look_past_limit: bool,
     gone: bool,
 }
 
@@ -579,8 +585,17 @@ impl Sink<'_> {
         let Some(doc) = load(db, id, opts)? else {
             return Ok(true);
         };
-        self.stats.docs += 1;
+        self.count_doc();
         Ok(!sel.matches(&doc) || self.offer(&doc, id.as_bytes()))
+    }
+
+    /// Counts one document read.
+    fn count_doc(&mut self) {
+        if self.quorum {
+            self.stats.quorum_docs += 1;
+        } else {
+            self.stats.docs += 1;
+        }
     }
 
     /// Offers a matching document; false once no more are wanted.
@@ -609,7 +624,7 @@ impl Sink<'_> {
         }
         self.stats.results += 1;
         self.limit -= 1;
-        self.limit > 0
+        self.limit > 0 || self.look_past_limit
     }
 }
 
@@ -671,6 +686,8 @@ fn run(
         fields: find.fields.as_deref(),
         bookmark: None,
         stats: Stats::default(),
+        quorum: find.r > 1,
+        look_past_limit: find.execution_stats,
         gone: false,
     };
     let opts = ReadOpts {
@@ -696,7 +713,14 @@ fn run(
                 }
                 for item in db.docs_range(bound_str(&lo), bound_str(&hi), plan.descending) {
                     let (id, record) = item?;
-                    if id.starts_with("_design/") || record.deleted() {
+                    if record.deleted() {
+                        continue;
+                    }
+                    if id.starts_with("_design/") {
+                        // CouchDB's shard reads and counts design
+                        // documents; its coordinator then drops them.
+                        sink.stats.keys += 1;
+                        sink.count_doc();
                         continue;
                     }
                     if !sink.examine(db, &id, opts, sel)? {
@@ -742,27 +766,14 @@ fn run(
                     }
                 }
             }
-            (IndexKind::Json, strategy) => {
+            (IndexKind::Json, _) => {
                 let (lo, hi) = scan_bounds(ranges);
                 let sig = plan.index.signature();
-                let sort = find.sort_fields();
-                let sort_cols: Vec<usize> = plan
-                    .index
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| sort.contains(c))
-                    .map(|(i, _)| i)
-                    .collect();
                 for row in db.index_scan(&sig, &lo, &hi, plan.descending, after.as_deref()) {
                     let row = row?;
-                    let skip_row = match strategy {
-                        Strategy::CouchDb => row.values.iter().any(Option::is_none),
-                        _ => sort_cols
-                            .iter()
-                            .any(|&i| row.values.get(i).is_none_or(Option::is_none)),
-                    };
-                    if skip_row {
+                    // Settee's index also holds documents lacking a
+                    // trailing column; CouchDB's view has no such rows.
+                    if row.values.iter().any(Option::is_none) {
                         continue;
                     }
                     sink.stats.keys += 1;
@@ -772,7 +783,7 @@ fn run(
                         let Some(doc) = load(db, &row.id, opts)? else {
                             continue;
                         };
-                        sink.stats.docs += 1;
+                        sink.count_doc();
                         doc
                     };
                     if sel.matches(&doc) && !sink.offer(&doc, &row.key) {
@@ -795,7 +806,7 @@ fn run(
         let stats = json!({
             "total_keys_examined": sink.stats.keys,
             "total_docs_examined": sink.stats.docs,
-            "total_quorum_docs_examined": 0,
+            "total_quorum_docs_examined": sink.stats.quorum_docs,
             "results_returned": sink.stats.results,
             "execution_time_ms": started.elapsed().as_secs_f64() * 1000.0,
         });

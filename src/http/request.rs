@@ -25,8 +25,14 @@ impl Query {
         Query::parse(req.query_string())
     }
 
+    /// As mochiweb's `parse_qs`: pairs are separated by `&` or `;`, and
+    /// `+` is a space.
     pub fn parse(qs: &str) -> Query {
-        Query(form_urlencoded::parse(qs.as_bytes()).into_owned().collect())
+        Query(
+            qs.split(['&', ';'])
+                .flat_map(|pair| form_urlencoded::parse(pair.as_bytes()).into_owned())
+                .collect(),
+        )
     }
 
     /// The last value given for `name` (CouchDB takes the last).
@@ -270,6 +276,12 @@ mod tests {
             .bool("descending", false)
             .is_err());
         assert!(Query::parse("startkey=abc").json(&["startkey"]).is_err());
+        // mochiweb also splits on `;` (CouchDB's Mango suite lists indexes
+        // with `_index?limit=2;skip=1`)
+        let q = Query::parse("limit=2;skip=1;");
+        assert_eq!(q.u64("limit").ok().flatten(), Some(2));
+        assert_eq!(q.u64("skip").ok().flatten(), Some(1));
+        assert_eq!(Query::parse("k=a+b").get("k"), Some("a b"));
     }
 
     #[test]

@@ -262,7 +262,12 @@ impl Route {
     /// Whether `method` is one of [`Route::allowed`]; a nameless `_local`
     /// document is refused whatever the method.
     pub fn allows(&self, method: &str) -> bool {
-        matches!(self, Route::LocalDocNoId(_)) || self.allowed().split(',').any(|m| m == method)
+        // `_index/…` paths are sorted out by the Mango handler, which
+        // answers 404 or 405 per sub-path as `mango_httpd` does.
+        matches!(
+            self,
+            Route::LocalDocNoId(_) | Route::DbEndpoint(_, DbEndpoint::Index)
+        ) || self.allowed().split(',').any(|m| m == method)
     }
 }
 

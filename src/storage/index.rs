@@ -35,7 +35,9 @@ use serde_json::{Map, Value};
 use super::tasks::{TaskHandle, TaskKind};
 use super::{decode, encode, keys, remove_prefix, Database};
 use crate::couch::attachment;
+use crate::couch::doc::rev_list;
 use crate::couch::mango::index::IndexDef;
+use crate::couch::revtree::RevTree;
 use crate::error::{Error, Result};
 
 /// Documents per catch-up batch.
@@ -133,15 +135,25 @@ struct StoredRow {
     present: u64,
 }
 
-/// A document as the indexer sees it: `_id`, `_rev`, the body, and
-/// attachment stubs.
-fn doc_value(id: &str, rev: &str, mut body: Map<String, Value>) -> Value {
+/// A document as the indexer sees it: `_id`, `_rev`, the body,
+/// `_conflicts` and `_deleted_conflicts` (CouchDB's index updater opens
+/// documents with both, so an index on `_conflicts` finds conflicted
+/// documents), and attachment stubs.
+fn doc_value(id: &str, rev: &str, tree: &RevTree, mut body: Map<String, Value>) -> Value {
     let atts = attachment::stored_atts(&body);
     body.shift_remove("_attachments");
-    let mut doc = Map::with_capacity(body.len() + 3);
+    let mut doc = Map::with_capacity(body.len() + 5);
     doc.insert("_id".into(), Value::from(id));
     doc.insert("_rev".into(), Value::from(rev));
     doc.extend(body);
+    let conflicts = tree.conflicts();
+    if !conflicts.is_empty() {
+        doc.insert("_conflicts".into(), rev_list(&conflicts));
+    }
+    let deleted_conflicts = tree.deleted_conflicts();
+    if !deleted_conflicts.is_empty() {
+        doc.insert("_deleted_conflicts".into(), rev_list(&deleted_conflicts));
+    }
     if !atts.is_empty() {
         let stubs: Map<String, Value> = atts
             .iter()
@@ -205,7 +217,7 @@ impl Database {
         }
         Ok(self
             .live_doc(id)?
-            .map(|live| doc_value(id, &live.rev.to_string(), live.body)))
+            .map(|live| doc_value(id, &live.rev.to_string(), &live.record.tree, live.body)))
     }
 
     /// The cached index definitions, if read at the current sequence.
@@ -414,7 +426,7 @@ impl Database {
             let Some(body) = self.body(&id, &rev)? else {
                 continue;
             };
-            let doc = doc_value(&id, &rev.to_string(), body);
+            let doc = doc_value(&id, &rev.to_string(), &record.tree, body);
             let Some((key, row)) = index_entry(def, &prefix, &id, &doc)? else {
                 continue;
             };

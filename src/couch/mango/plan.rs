@@ -91,9 +91,6 @@ fn bound_cmp(a: &Bound, b: &Bound) -> Ordering {
 pub enum Strategy {
     /// Exactly CouchDB's plan.
     CouchDb,
-    /// Settee: an index CouchDB refuses for this sort (sort after
-    /// equality-bound columns); entries lacking a sort column are skipped.
-    SortAfterEquality,
     /// Settee: candidate ids from an index range, re-ordered as
     /// `_all_docs` would return them.
     ReorderById,
@@ -146,17 +143,6 @@ pub fn plan(req: &FindRequest, json_indexes: &[IndexDef], explain: bool) -> Resu
     let field_ranges = field_ranges(sel);
     let mut ignored_use_index = None;
     let chosen = if usable.is_empty() {
-        // CouchDB: no_usable_index. Settee: an index that serves the sort
-        // after equality-bound columns.
-        if let Some(mut p) = sort_after_equality(req, json_indexes, &field_ranges) {
-            // Every other index, with why CouchDB could not use it.
-            p.candidates =
-                candidates_json(&all, &considered, &verdicts, &usable, &[], &[], &[], req)
-                    .into_iter()
-                    .filter(|c| c["index"] != p.index.to_json())
-                    .collect();
-            return Ok(Some(p));
-        }
         if explain {
             return Ok(None);
         }
@@ -771,49 +757,6 @@ pub fn id_bounds(ranges: &[Range]) -> (Option<String>, Option<String>) {
     (start, end)
 }
 
-/// Settee: an index whose columns give the sort after constant columns,
-/// when the selector does not require the other columns.
-fn sort_after_equality(
-    req: &FindRequest,
-    indexes: &[IndexDef],
-    ranges: &[(String, Range)],
-) -> Option<Plan> {
-    let sel = req.selector.root();
-    let sort = req.sort_fields();
-    if sort.is_empty() || is_text_search(sel) {
-        return None;
-    }
-    let mut best: Option<(&IndexDef, Vec<Range>)> = None;
-    for ix in indexes {
-        if !partial_ok(ix, &req.selector) || !can_use_sort(&ix.columns, &sort, sel) {
-            continue;
-        }
-        let prefix = composite_prefix(&ix.columns, ranges);
-        let better = match &best {
-            None => true,
-            Some((b, bp)) => {
-                prefix.len() > bp.len()
-                    || (prefix.len() == bp.len() && ix.columns.len() < b.columns.len())
-            }
-        };
-        if better {
-            best = Some((ix, prefix));
-        }
-    }
-    let (ix, prefix) = best?;
-    Some(Plan {
-        index: ix.clone(),
-        strategy: Strategy::SortAfterEquality,
-        ranges: noop_range(sel, prefix),
-        descending: req.descending(),
-        covering: false,
-        id_range: None,
-        ignored_use_index: None,
-        candidates: Vec::new(),
-        couchdb_plan: None,
-    })
-}
-
 /// Whether every document the selector can match is in the index as far
 /// as its partial filter goes.
 fn partial_ok(ix: &IndexDef, sel: &Selector) -> bool {
@@ -1067,20 +1010,6 @@ mod tests {
             e.map(|b| b["error"].clone()),
             Some(json!("no_usable_index"))
         );
-    }
-
-    #[test]
-    fn sort_after_equality_beyond_couchdb() {
-        let ixs = [idx("obi", &["os", "browser", "ip"])];
-        let p = plan_of(
-            json!({"selector": {"os": "windows"}, "sort": ["browser"]}),
-            &ixs,
-        )
-        .ok()
-        .flatten();
-        let Some(p) = p else { panic!("no plan") };
-        assert_eq!(p.strategy, Strategy::SortAfterEquality);
-        assert_eq!(p.index.name, "obi");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use md5::Digest;
 use serde_json::{json, Map, Value};
 
 use super::error::{bad, erl_term, mango};
@@ -368,24 +369,42 @@ fn set_field(target: &mut Value, path: &[String], value: Value) {
     }
 }
 
+/// First byte of every bookmark Settee writes.
+const BOOKMARK_VERSION: u8 = 1;
+
 /// A bookmark: the position of the last row of a page (an index entry
-/// key, or a doc id for `_all_docs` order), opaque to clients.
+/// key, or a doc id for `_all_docs` order), opaque to clients. It carries
+/// a version byte and a 4-byte md5 check, so a bookmark Settee did not
+/// write (a typo, another server's) is refused with `invalid_bookmark` as
+/// CouchDB refuses one it cannot decode, rather than read as a position.
 pub fn encode_bookmark(position: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(position)
+    let mut raw = Vec::with_capacity(position.len() + 5);
+    raw.push(BOOKMARK_VERSION);
+    raw.extend_from_slice(position);
+    let check = md5::Md5::digest(&raw);
+    raw.extend_from_slice(&check[..4]);
+    URL_SAFE_NO_PAD.encode(raw)
 }
 
 /// Decodes a bookmark; CouchDB's `invalid_bookmark` error otherwise.
 pub fn decode_bookmark(text: &str) -> Result<Vec<u8>> {
-    URL_SAFE_NO_PAD
+    let invalid = || {
+        bad(
+            "invalid_bookmark",
+            format!("Invalid bookmark value: {}", Value::from(text)),
+        )
+    };
+    let raw = URL_SAFE_NO_PAD
         .decode(text.trim_end_matches('='))
-        .ok()
-        .filter(|b| !b.is_empty())
-        .ok_or_else(|| {
-            bad(
-                "invalid_bookmark",
-                format!("Invalid bookmark value: {}", Value::from(text)),
-            )
-        })
+        .map_err(|_| invalid())?;
+    if raw.len() < 6 || raw[0] != BOOKMARK_VERSION {
+        return Err(invalid());
+    }
+    let (body, check) = raw.split_at(raw.len() - 4);
+    if md5::Md5::digest(body)[..4] != *check {
+        return Err(invalid());
+    }
+    Ok(body[1..].to_vec())
 }
 
 #[cfg(test)]
@@ -485,5 +504,16 @@ mod tests {
         let b = encode_bookmark(b"\x50key\x00doc1");
         assert_eq!(decode_bookmark(&b).ok(), Some(b"\x50key\x00doc1".to_vec()));
         assert!(decode_bookmark("nope!").is_err());
+        // base64 that Settee did not write: CouchDB's own bookmarks, typos
+        for foreign in [
+            "bad-bookmark",
+            "g2wAAAABaANkABFub2RlMUBjb3VjaGRiLm5ldGwAAAACYQBiP____2poAkY_8AAAAAAAAGEHag",
+            "ZG9j",
+        ] {
+            assert_eq!(
+                decode_bookmark(foreign).err().map(|e| e.to_string()),
+                Some(format!("Invalid bookmark value: \"{foreign}\""))
+            );
+        }
     }
 }
