@@ -14,5 +14,6 @@ mod durability;
 mod local_docs;
 mod mango;
 mod replication;
+mod request_line;
 mod revisions;
 mod server;
