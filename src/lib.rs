@@ -15,8 +15,7 @@ pub mod storage;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use actix_web::dev::Service;
-use actix_web::{web, App, HttpServer};
+use actix_web::web;
 
 use crate::config::Config;
 use crate::http::AppState;
@@ -27,12 +26,13 @@ pub struct Server {
     addr: SocketAddr,
     /// The HTTPS listener, when `[ssl]` has a certificate and key.
     tls_addr: Option<SocketAddr>,
-    server: actix_web::dev::Server,
+    server: actix_server::Server,
     store: Arc<Store>,
 }
 
 impl Server {
-    /// Opens storage, binds the listener and starts serving.
+    /// Opens storage, binds the listeners and starts serving
+    /// (`http::serve`).
     pub async fn start(config: Config) -> std::io::Result<Server> {
         let store = Store::open(&config.data_dir, config.in_memory, config.cache_mb)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -42,7 +42,6 @@ impl Server {
         let workers = config
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let bind = (config.bind.clone(), config.port);
         let settings = auth::settings::from_config(&config)?;
         if settings.default_security_everyone {
             store.set_default_security("{}");
@@ -50,11 +49,14 @@ impl Server {
         http::auth::ensure_users_db(&store, &settings.authentication_db)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let tls = match &settings.tls {
-            Some(t) => Some((
-                (config.bind.clone(), t.port),
-                http::tls::server_config(&t.cert_file, &t.key_file)?,
-            )),
+            Some(t) => Some((t.port, http::tls::server_config(&t.cert_file, &t.key_file)?)),
             None => None,
+        };
+        let listen = http::serve::Listen {
+            bind: config.bind.clone(),
+            port: config.port,
+            tls,
+            workers,
         };
         let state = web::Data::new(AppState {
             store: Arc::clone(&store),
@@ -63,39 +65,14 @@ impl Server {
             auth: Arc::new(auth::Auth::new(settings)),
             user_docs: http::auth::UserDocs::default(),
         });
-        let http = HttpServer::new(move || {
-            App::new()
-                .wrap_fn(|mut req, srv| {
-                    let started = std::time::Instant::now();
-                    let method = req.method().clone();
-                    http::method_override(&mut req);
-                    let path = req.path().to_string();
-                    let call = srv.call(req);
-                    async move {
-                        let res = call.await?;
-                        http::log_request(&method, &path, res.status().as_u16(), started);
-                        Ok(res)
-                    }
-                })
-                .configure(http::configure(state.clone()))
-        })
-        .workers(workers)
-        .backlog(1024)
-        // A client that closes its side has gone: drop its response at
-        // once, so an idle `_changes` feed ends when its listener leaves.
-        .h1_allow_half_closed(false)
-        .bind(bind)?;
-        let http = match tls {
-            Some((tls_bind, tls_config)) => http.bind_rustls_0_23(tls_bind, tls_config)?,
-            None => http,
-        };
-        let addrs = http.addrs();
-        let addr = addrs
+        let listening = http::serve::start(state, listen)?;
+        let addr = listening
+            .http
             .first()
             .copied()
             .ok_or_else(|| std::io::Error::other("no listening address"))?;
-        let tls_addr = addrs.get(1).copied();
-        let server = http.disable_signals().run();
+        let tls_addr = listening.https.first().copied();
+        let server = listening.server;
         Ok(Server {
             addr,
             tls_addr,

@@ -1280,11 +1280,62 @@ fn https_with_configured_certificate() {
         .unwrap_or("")
         .to_string();
     assert!(set.contains("; Secure"), "{set}");
+    // Location names the HTTPS scheme
+    let db = format!("tls-{}", uuid::Uuid::new_v4().simple());
+    let r = tls
+        .put(format!("{https_url}/{db}"))
+        .basic_auth("admin", Some(ADMIN_PW))
+        .send()
+        .expect("create db");
+    assert_eq!(r.status(), 201);
+    let location = r.headers()["location"].to_str().expect("location");
+    assert_eq!(location, format!("{https_url}/{db}"));
+    // a raw `"` in the query, as curl sends it, through TLS
+    let raw = raw_tls_get(&https_url, &format!(r#"/_all_dbs?startkey="{db}""#));
+    assert!(raw.starts_with("HTTP/1.1 200 OK\r\n"), "{raw}");
+    assert!(raw.contains(&format!(r#"["{db}"]"#)), "{raw}");
     assert_eq!(
         send(client().get(format!("{http_url}/"))).status,
         200,
         "plain HTTP stays on its own port"
     );
+}
+
+/// One raw request over TLS (trusting the test certificate), as a
+/// server admin; the whole answer as text.
+fn raw_tls_get(https_url: &str, target: &str) -> String {
+    use std::io::Read as _;
+    use std::sync::Arc;
+
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::CertificateDer;
+
+    let cert = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tls-cert.pem");
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(cert).expect("cert") {
+        roots.add(c.expect("pem")).expect("root");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = "localhost".try_into().expect("server name");
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
+    let addr = https_url.trim_start_matches("https://");
+    let sock = std::net::TcpStream::connect(addr).expect("connect");
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("admin:{ADMIN_PW}"));
+    let request = format!(
+        "GET {target} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n"
+    );
+    tls.write_all(request.as_bytes()).expect("send");
+    let mut answer = Vec::new();
+    // the server may close without close_notify: keep what was read
+    let _ = tls.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 #[test]

@@ -15,5 +15,6 @@ mod local_docs;
 mod mango;
 mod replication;
 mod replicator_wire;
+mod request_line;
 mod revisions;
 mod server;

@@ -23,9 +23,11 @@ mod multipart;
 pub mod request;
 pub mod response;
 pub mod router;
+pub mod serve;
 mod server;
 mod session;
 pub mod tls;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -108,6 +110,19 @@ async fn dispatch(
     auth::decorate(st, &req, user.as_deref(), &mut response);
     cors::decorate(st, &req, &mut response);
     basic_headers(&req, body_time, &mut response);
+    response
+}
+
+/// CouchDB's JSON 400 (`bad_request`) for a request line actix-http
+/// refuses, which [`wire`] turned into a marked request; the connection
+/// closes after it, as it would after actix-http's own empty 400.
+pub fn refused_request_line(req: &HttpRequest, reason: &str) -> HttpResponse {
+    tracing::info!(reason, "refused request line");
+    let mut response = actix_web::ResponseError::error_response(&Error::bad_request(reason));
+    response
+        .head_mut()
+        .set_connection_type(actix_web::http::ConnectionType::Close);
+    basic_headers(req, 0, &mut response);
     response
 }
 

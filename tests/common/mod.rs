@@ -1,11 +1,15 @@
 //! A shared in-memory server for the whole test binary, and a small HTTP
 //! client. Each test works in its own uniquely named database.
 
+mod raw;
+
 use std::sync::OnceLock;
 
 use reqwest::blocking::{Client, Response};
 use reqwest::Method;
 use serde_json::Value;
+
+pub use raw::RawConn;
 
 /// The URL of the shared server, started on first use.
 pub fn url() -> &'static str {
