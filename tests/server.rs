@@ -266,3 +266,19 @@ fn method_override_on_post() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["db_name"], db.as_str());
 }
+
+/// A `%` that does not start a two-hex-digit escape, anywhere in the path
+/// or query, is CouchDB's 400 `invalid_url_encoding`, before routing.
+#[test]
+fn invalid_url_encoding_is_refused() {
+    let db = new_db("urlenc");
+    for path in [
+        format!("/{db}/doc%zz"),
+        format!("/{db}/doc%2"),
+        format!("/{db}/_all_docs?startkey=%zz"),
+        format!("/{db}%zz"),
+    ] {
+        get(&path).assert_error(400, "bad_request", Some("invalid_url_encoding"));
+    }
+    assert_eq!(get(&format!("/{db}/a%20b")).status, 404);
+}

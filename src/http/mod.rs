@@ -90,6 +90,12 @@ async fn dispatch(
         basic_headers(&req, 0, &mut preflight);
         return preflight;
     }
+    if !request::valid_url_encoding(req.uri()) {
+        let mut response =
+            actix_web::ResponseError::error_response(&Error::bad_request("invalid_url_encoding"));
+        basic_headers(&req, 0, &mut response);
+        return response;
+    }
     let route = Route::parse(req.path());
     let ((user, result), body_time) = request::with_body_timer(async {
         match auth::authenticate(st, &req, &route).await {

@@ -145,6 +145,20 @@ async fn read_body_untimed(mut payload: web::Payload, limit: u64) -> Result<byte
     Ok(buf.freeze())
 }
 
+/// Whether every `%` of the path and query starts a two-hex-digit escape;
+/// CouchDB answers any other URL with 400 `invalid_url_encoding`.
+pub fn valid_url_encoding(uri: &actix_web::http::Uri) -> bool {
+    let valid = |s: &str| {
+        let b = s.as_bytes();
+        b.iter().enumerate().all(|(i, &c)| {
+            c != b'%'
+                || (b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                    && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+        })
+    };
+    valid(uri.path()) && uri.query().is_none_or(valid)
+}
+
 /// Parses a JSON body; CouchDB answers bad JSON with `invalid UTF-8 JSON`.
 pub fn parse_json(body: &[u8]) -> Result<Value> {
     serde_json::from_slice(body).map_err(|_| Error::bad_request("invalid UTF-8 JSON"))
@@ -282,6 +296,17 @@ mod tests {
         assert_eq!(q.u64("limit").ok().flatten(), Some(2));
         assert_eq!(q.u64("skip").ok().flatten(), Some(1));
         assert_eq!(Query::parse("k=a+b").get("k"), Some("a b"));
+    }
+
+    #[test]
+    fn url_encoding_checks() {
+        let ok = |u: &str| valid_url_encoding(&u.parse().unwrap());
+        assert!(ok("/db/doc%2Fx?startkey=%22a%22"));
+        assert!(ok("/db/a%20b"));
+        assert!(!ok("/db/doc%zz"));
+        assert!(!ok("/db/doc%2"));
+        assert!(!ok("/db/_all_docs?startkey=%zz"));
+        assert!(!ok("/db%"));
     }
 
     #[test]
