@@ -10,6 +10,8 @@ pub mod couch;
 pub mod error;
 pub mod http;
 pub mod ini;
+pub mod logging;
+pub mod settings;
 pub mod storage;
 
 use std::net::SocketAddr;
@@ -32,35 +34,58 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens storage, binds the listener and starts serving.
+    /// Loads the settings, opens storage, binds the listener and starts serving.
     pub async fn start(config: Config) -> std::io::Result<Server> {
-        let store = Store::open(&config.data_dir, config.in_memory, config.cache_mb)
+        let settings = Arc::new(settings::Runtime::start(&config)?);
+        let snapshot = settings.snapshot();
+        let setting = |section: &str, key: &str| snapshot.get(section, key).unwrap_or("");
+        let bind = setting("chttpd", "bind_address").to_string();
+        let port: u16 = setting("chttpd", "port").parse().map_err(|_| {
+            std::io::Error::other(format!(
+                "[chttpd] port: not a port number: {:?}",
+                setting("chttpd", "port")
+            ))
+        })?;
+        let data_dir = std::path::PathBuf::from(setting("couchdb", "database_dir"));
+        let store = Store::open(&data_dir, config.in_memory, config.cache_mb)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let uuid = store
             .server_uuid()
             .map_err(|e| std::io::Error::other(e.to_string()))?;
+        settings
+            .set_default("couchdb", "uuid", &uuid)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         let workers = config
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let bind = (config.bind.clone(), config.port);
-        let settings = auth::settings::from_config(&config)?;
-        if settings.default_security_everyone {
-            store.set_default_security("{}");
-        }
-        http::auth::ensure_users_db(&store, &settings.authentication_db)
+        let auth_settings = &snapshot.auth.settings;
+        http::auth::ensure_users_db(&store, &auth_settings.authentication_db)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let tls = match &settings.tls {
+        let tls = match &auth_settings.tls {
             Some(t) => Some((
-                (config.bind.clone(), t.port),
+                (bind.clone(), t.port),
                 http::tls::server_config(&t.cert_file, &t.key_file)?,
             )),
             None => None,
         };
+        let listening_store = Arc::clone(&store);
+        settings.listen(Box::new(move |old, new| {
+            if old.log_level != new.log_level || std::ptr::eq(old, new) {
+                logging::apply_level(new.log_level.as_deref());
+            }
+            listening_store.set_default_security(new.default_security);
+            let db = &new.auth.settings.authentication_db;
+            if *db != old.auth.settings.authentication_db {
+                if let Err(e) = http::auth::ensure_users_db(&listening_store, db) {
+                    tracing::error!(db = %db, error = %e, "could not create the authentication database");
+                }
+            }
+        }));
         let state = web::Data::new(AppState {
             store: Arc::clone(&store),
             config,
             uuid,
-            auth: Arc::new(auth::Auth::new(settings)),
+            settings: Arc::clone(&settings),
             user_docs: http::auth::UserDocs::default(),
         });
         let http = HttpServer::new(move || {
@@ -84,7 +109,7 @@ impl Server {
         // A client that closes its side has gone: drop its response at
         // once, so an idle `_changes` feed ends when its listener leaves.
         .h1_allow_half_closed(false)
-        .bind(bind)?;
+        .bind((bind.clone(), port))?;
         let http = match tls {
             Some((tls_bind, tls_config)) => http.bind_rustls_0_23(tls_bind, tls_config)?,
             None => http,
@@ -95,6 +120,12 @@ impl Server {
             .copied()
             .ok_or_else(|| std::io::Error::other("no listening address"))?;
         let tls_addr = addrs.get(1).copied();
+        if addr.port() != port {
+            // `--port 0`: the port the system chose is the one to show
+            settings
+                .set_command_line("chttpd", "port", &addr.port().to_string())
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+        }
         let server = http.disable_signals().run();
         Ok(Server {
             addr,

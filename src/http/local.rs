@@ -57,7 +57,7 @@ pub async fn handle(
             Ok(response::ok(&out))
         }
         "PUT" => {
-            let raw = request::read_body(payload, state.config.max_http_request_size).await?;
+            let raw = request::read_body(payload, state.snapshot().max_http_request_size).await?;
             super::document::check_size(state, &id, raw.len())?;
             let mut doc = doc::parse_doc(request::parse_json(&raw)?)?;
             match (doc.revs.first(), q.get("rev")) {

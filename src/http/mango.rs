@@ -131,7 +131,7 @@ async fn list(req: &HttpRequest, db: Arc<Database>) -> Result<HttpResponse> {
 }
 
 async fn json_body(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<Value> {
-    let limit = state.config.max_http_request_size;
+    let limit = state.snapshot().max_http_request_size;
     Ok(Value::Object(
         request::json_object_body(req, payload, limit).await?,
     ))
