@@ -46,17 +46,19 @@ pub fn up() -> HttpResponse {
 
 /// `GET /_active_tasks` (server admins): running Mango index builds
 /// (`indexer`) and compactions (`database_compaction`), shaped and sorted
-/// as CouchDB lists its tasks. One node, so `node` is CouchDB's
-/// stand-alone `nonode@nohost` and `database` the plain name (no shard
-/// path); `pid` is a task number in Erlang's pid form.
+/// as CouchDB lists its tasks. One node, so `node` is this node's name
+/// (`[settee] node_name`, CouchDB's stand-alone `nonode@nohost` by
+/// default) and `database` the plain name (no shard path); `pid` is a
+/// task number in Erlang's pid form.
 pub fn active_tasks(state: &AppState) -> HttpResponse {
+    let node = state.snapshot().node_name.clone();
     let mut tasks: Vec<(String, Value)> = state
         .store
         .active_tasks()
         .iter()
         .map(|t| {
             let pid = format!("<0.{}.0>", t.id);
-            (pid.clone(), task_json(t, pid))
+            (pid.clone(), task_json(t, pid, &node))
         })
         .collect();
     tasks.sort_by(|a, b| a.0.cmp(&b.0));
@@ -65,9 +67,9 @@ pub fn active_tasks(state: &AppState) -> HttpResponse {
 
 /// One task; after `node`, `pid` and `process_status`, the members are in
 /// key order, as `couch_task_status` keeps them.
-fn task_json(task: &Task, pid: String) -> Value {
+fn task_json(task: &Task, pid: String, node: &str) -> Value {
     let mut out = Map::new();
-    out.insert("node".into(), json!("nonode@nohost"));
+    out.insert("node".into(), json!(node));
     out.insert("pid".into(), json!(pid));
     out.insert("process_status".into(), json!("running"));
     out.insert("changes_done".into(), json!(task.changes_done));
