@@ -741,7 +741,8 @@ async fn copy(
     id: String,
 ) -> Result<HttpResponse> {
     let q = Query::from_request(req);
-    let (dest_id, dest_rev) = request::copy_destination(req)?;
+    let (dest_id, dest_rev) =
+        request::copy_destination(req, state.snapshot().decode_plus_to_space)?;
     let dest_kind = validate_doc_id(&dest_id)?;
     let src_rev = request::rev_param(req, &q)?;
     let reader = db.clone();
