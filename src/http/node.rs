@@ -92,9 +92,12 @@ pub async fn handle(
         }
         NodePath::ConfigKey(section, key) => match method {
             "PUT" => {
-                check_writable_over_http(&section)?;
+                // the body is read before any answer, so a refusal does not
+                // have to close the connection (CouchDB's 403 closes it,
+                // which HTTP client pools can trip over)
                 let limit = state.snapshot().max_http_request_size;
                 let body = request::read_body(payload, limit).await?;
+                check_writable_over_http(&section)?;
                 if body.is_empty() {
                     return Err(Error::bad_request("Missing request body"));
                 }
