@@ -10,6 +10,8 @@ pub mod couch;
 pub mod error;
 pub mod http;
 pub mod ini;
+pub mod logging;
+pub mod settings;
 pub mod storage;
 
 use std::net::SocketAddr;
@@ -31,38 +33,62 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens storage, binds the listeners and starts serving
-    /// (`http::serve`).
+    /// Loads the settings, opens storage, binds the listeners and starts
+    /// serving (`http::serve`).
     pub async fn start(config: Config) -> std::io::Result<Server> {
-        let store = Store::open(&config.data_dir, config.in_memory, config.cache_mb)
+        let settings = Arc::new(settings::Runtime::start(&config)?);
+        let snapshot = settings.snapshot();
+        let setting = |section: &str, key: &str| snapshot.get(section, key).unwrap_or("");
+        let bind = setting("chttpd", "bind_address").to_string();
+        let port: u16 = setting("chttpd", "port").parse().map_err(|_| {
+            std::io::Error::other(format!(
+                "[chttpd] port: not a port number: {:?}",
+                setting("chttpd", "port")
+            ))
+        })?;
+        let data_dir = std::path::PathBuf::from(setting("couchdb", "database_dir"));
+        let store = Store::open(&data_dir, config.in_memory, config.cache_mb)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let uuid = store
             .server_uuid()
             .map_err(|e| std::io::Error::other(e.to_string()))?;
+        settings
+            .set_default("couchdb", "uuid", &uuid)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         let workers = config
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let settings = auth::settings::from_config(&config)?;
-        if settings.default_security_everyone {
-            store.set_default_security("{}");
-        }
-        http::auth::ensure_users_db(&store, &settings.authentication_db)
+        let auth_settings = &snapshot.auth.settings;
+        http::auth::ensure_users_db(&store, &auth_settings.authentication_db)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let tls = match &settings.tls {
+        let tls = match &auth_settings.tls {
             Some(t) => Some((t.port, http::tls::server_config(&t.cert_file, &t.key_file)?)),
             None => None,
         };
         let listen = http::serve::Listen {
-            bind: config.bind.clone(),
-            port: config.port,
+            bind: bind.clone(),
+            port,
             tls,
             workers,
         };
+        let listening_store = Arc::clone(&store);
+        settings.listen(Box::new(move |old, new| {
+            if old.log_level != new.log_level || std::ptr::eq(old, new) {
+                logging::apply_level(new.log_level.as_deref());
+            }
+            listening_store.set_default_security(new.default_security);
+            let db = &new.auth.settings.authentication_db;
+            if *db != old.auth.settings.authentication_db {
+                if let Err(e) = http::auth::ensure_users_db(&listening_store, db) {
+                    tracing::error!(db = %db, error = %e, "could not create the authentication database");
+                }
+            }
+        }));
         let state = web::Data::new(AppState {
             store: Arc::clone(&store),
             config,
             uuid,
-            auth: Arc::new(auth::Auth::new(settings)),
+            settings: Arc::clone(&settings),
             user_docs: http::auth::UserDocs::default(),
         });
         let listening = http::serve::start(state, listen)?;
@@ -72,6 +98,12 @@ impl Server {
             .copied()
             .ok_or_else(|| std::io::Error::other("no listening address"))?;
         let tls_addr = listening.https.first().copied();
+        if addr.port() != port {
+            // `--port 0`: the port the system chose is the one to show
+            settings
+                .set_command_line("chttpd", "port", &addr.port().to_string())
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+        }
         let server = listening.server;
         Ok(Server {
             addr,

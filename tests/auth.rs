@@ -1363,8 +1363,13 @@ fn startup_refuses_without_admins_and_hashes_plain_passwords() {
     let mut config = settee::config::Config::ephemeral();
     config.admin_party = false;
     config.config_file = Some(path.to_path_buf());
-    let settings = settee::auth::settings::from_config(&config).expect("loads");
-    assert!(settings.admins.contains_key("root"));
+    let settings = settee::settings::Runtime::start(&config).expect("loads");
+    assert!(settings
+        .snapshot()
+        .auth
+        .settings
+        .admins
+        .contains_key("root"));
     let text = std::fs::read_to_string(&path).expect("read back");
     assert!(!text.contains("plain-text-pw"), "{text}");
     assert!(

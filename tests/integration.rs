@@ -8,6 +8,7 @@ mod attachments;
 mod auth;
 mod bulk;
 mod changes;
+mod config;
 mod databases;
 mod documents;
 mod durability;

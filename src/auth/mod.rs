@@ -81,30 +81,78 @@ pub struct UserDoc {
     pub conflicts: bool,
 }
 
-/// Authentication settings and state.
+/// Authentication settings and state. The settings are fixed for one
+/// `Auth`; a settings change makes a new one ([`Auth::rebuilt`]) that keeps
+/// the state whose parameters did not change.
 pub struct Auth {
     pub settings: Settings,
-    verified: VerifiedCache,
-    lockout: lockout::Lockout,
+    verified: std::sync::Arc<VerifiedCache>,
+    lockout: std::sync::Arc<lockout::Lockout>,
+}
+
+fn verified_cache(s: &Settings) -> VerifiedCache {
+    VerifiedCache::new(
+        s.passwords_cache,
+        s.passwords_cache_max_objects,
+        s.passwords_cache_max_idle,
+    )
+}
+
+fn lockout_of(s: &Settings) -> lockout::Lockout {
+    lockout::Lockout::new(
+        s.lockout_mode,
+        s.lockout_threshold,
+        s.lockout_lifetime,
+        s.lockout_max_objects,
+    )
 }
 
 impl Auth {
     pub fn new(settings: Settings) -> Auth {
-        let verified = VerifiedCache::new(
+        Auth {
+            verified: std::sync::Arc::new(verified_cache(&settings)),
+            lockout: std::sync::Arc::new(lockout_of(&settings)),
+            settings,
+        }
+    }
+
+    /// An `Auth` with new settings that keeps this one's verified
+    /// passwords and failed-login counts while their own settings
+    /// (`[couch_passwords_cache]`, `[chttpd_auth_lockout]`) are unchanged.
+    pub fn rebuilt(&self, settings: Settings) -> Auth {
+        let old = &self.settings;
+        let same_cache = (
+            old.passwords_cache,
+            old.passwords_cache_max_objects,
+            old.passwords_cache_max_idle,
+        ) == (
             settings.passwords_cache,
             settings.passwords_cache_max_objects,
             settings.passwords_cache_max_idle,
         );
-        let lockout = lockout::Lockout::new(
+        let same_lockout = (
+            old.lockout_mode,
+            old.lockout_threshold,
+            old.lockout_lifetime,
+            old.lockout_max_objects,
+        ) == (
             settings.lockout_mode,
             settings.lockout_threshold,
             settings.lockout_lifetime,
             settings.lockout_max_objects,
         );
         Auth {
+            verified: if same_cache {
+                std::sync::Arc::clone(&self.verified)
+            } else {
+                std::sync::Arc::new(verified_cache(&settings))
+            },
+            lockout: if same_lockout {
+                std::sync::Arc::clone(&self.lockout)
+            } else {
+                std::sync::Arc::new(lockout_of(&settings))
+            },
             settings,
-            verified,
-            lockout,
         }
     }
 

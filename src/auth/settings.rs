@@ -6,10 +6,13 @@
 //! `[chttpd_auth_lockout]`, `[couch_passwords_cache]`, `[jwt_auth]`,
 //! `[jwt_keys]`, `[cors]` and `[ssl]`, with CouchDB 3.4's defaults.
 //!
-//! Admin passwords are kept hashed only. Plain ones (from the file or
-//! `--admin NAME:PASSWORD`) are hashed when loaded; the plain ones of the
-//! file are reported in [`Loaded::rehashed`] so the file can be rewritten,
-//! as CouchDB rewrites `local.ini`.
+//! They are read from any [`Lookup`]: the settings store
+//! (`crate::settings`) rebuilds them from its values on every change.
+//!
+//! Admin passwords are kept hashed only. Plain ones (a value that does not
+//! start with `-hashed-` or `-pbkdf2`, as `couch_passwords` tells them
+//! apart) are hashed when loaded and reported in [`Loaded::rehashed`]; the
+//! settings store hashes them before they get here.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,7 +21,7 @@ use std::time::Duration;
 use super::jwt::{parse_required, JwtSettings};
 use super::lockout::Mode;
 use super::password::{hash_admin_password, Credentials, Prf};
-use crate::ini::Ini;
+use crate::ini::Lookup;
 
 /// One of `[chttpd] authentication_handlers`, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,8 +67,10 @@ pub struct TlsSettings {
 /// Everything authentication and authorization need.
 #[derive(Clone)]
 pub struct Settings {
-    /// Server admins by name; empty only in an explicit admin party.
+    /// Server admins by name.
     pub admins: HashMap<String, Credentials>,
+    /// `--admin-party`: with no server admin, everyone is one.
+    pub party: bool,
     pub handlers: Vec<Handler>,
     pub require_valid_user: bool,
     pub require_valid_user_except_for_up: bool,
@@ -120,7 +125,7 @@ fn list(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn boolean(ini: &Ini, section: &str, key: &str, default: bool) -> Result<bool, String> {
+fn boolean(ini: &dyn Lookup, section: &str, key: &str, default: bool) -> Result<bool, String> {
     match ini.get(section, key) {
         None => Ok(default),
         Some("true") => Ok(true),
@@ -132,7 +137,7 @@ fn boolean(ini: &Ini, section: &str, key: &str, default: bool) -> Result<bool, S
 }
 
 fn number<T: std::str::FromStr>(
-    ini: &Ini,
+    ini: &dyn Lookup,
     section: &str,
     key: &str,
     default: T,
@@ -178,11 +183,85 @@ const COUCH_HEADERS: [&str; 6] = [
     "x-couchdb-body-time",
 ];
 
+/// What [`Settings::load_with`] needs besides the settings themselves.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// `--admin NAME:PASSWORD`s (the password plain or already hashed).
+    pub cli_admins: &'a [String],
+    /// `--admin-party`.
+    pub admin_party: bool,
+    /// The cookie secret when `[chttpd_auth] secret` is not set (else a
+    /// random one is made).
+    pub fallback_secret: Option<&'a [u8]>,
+}
+
+/// How new password hashes are made: `[chttpd_auth] pbkdf2_prf` and
+/// `iterations` (falling back to `[couch_httpd_auth]`).
+pub fn hash_params(ini: &dyn Lookup) -> Result<(Prf, u32), String> {
+    let section = |key: &str| {
+        if ini.get("chttpd_auth", key).is_some() {
+            "chttpd_auth"
+        } else {
+            "couch_httpd_auth"
+        }
+    };
+    let prf = match ini.get(section("pbkdf2_prf"), "pbkdf2_prf") {
+        None => Prf::Sha256,
+        Some(name) => {
+            Prf::parse(name).ok_or_else(|| format!("[chttpd_auth] pbkdf2_prf: unknown {name:?}"))?
+        }
+    };
+    let iterations = u32::try_from(number(
+        ini,
+        section("iterations"),
+        "iterations",
+        600_000u64,
+    )?)
+    .map_err(|_| "[chttpd_auth] iterations: too large".to_string())?
+    .max(1);
+    Ok((prf, iterations))
+}
+
+/// Whether an `[admins]` value is a hash (`couch_passwords`' test).
+pub fn is_hashed(value: &str) -> bool {
+    value.starts_with("-hashed-") || value.starts_with("-pbkdf2")
+}
+
 impl Settings {
     /// Reads the settings from `ini`, adds `cli_admins` (`NAME:PASSWORD`,
     /// the password plain or already hashed) and refuses an empty admin
     /// list unless `admin_party` says so.
-    pub fn load(ini: &Ini, cli_admins: &[String], admin_party: bool) -> Result<Loaded, String> {
+    pub fn load(
+        ini: &dyn Lookup,
+        cli_admins: &[String],
+        admin_party: bool,
+    ) -> Result<Loaded, String> {
+        let loaded = Settings::load_with(
+            ini,
+            &Options {
+                cli_admins,
+                admin_party,
+                fallback_secret: None,
+            },
+        )?;
+        loaded.settings.require_admins()?;
+        Ok(loaded)
+    }
+
+    /// Refuses a server without admins, unless it is an explicit admin party.
+    pub fn require_admins(&self) -> Result<(), String> {
+        if self.admins.is_empty() && !self.party {
+            return Err("no server admin is configured: give --admin NAME:PASSWORD (or SETTEE_ADMIN, or an \
+                        [admins] section in --config), or run an unprotected admin party with --admin-party"
+                .into());
+        }
+        Ok(())
+    }
+
+    /// Reads the settings from `ini` (see [`Options`]); an empty admin
+    /// list is no error here.
+    pub fn load_with(ini: &dyn Lookup, opts: &Options) -> Result<Loaded, String> {
+        let (cli_admins, admin_party) = (opts.cli_admins, opts.admin_party);
         // [chttpd_auth], falling back to [couch_httpd_auth] as CouchDB does
         let auth = |key: &str| {
             ini.get("chttpd_auth", key)
@@ -198,25 +277,23 @@ impl Settings {
         let auth_bool = |key: &str, d: bool| boolean(ini, auth_section(key), key, d);
         let auth_num = |key: &str, d: u64| number(ini, auth_section(key), key, d);
 
-        let pbkdf2_prf = match auth("pbkdf2_prf") {
-            None => Prf::Sha256,
-            Some(name) => Prf::parse(name)
-                .ok_or_else(|| format!("[chttpd_auth] pbkdf2_prf: unknown {name:?}"))?,
-        };
-        let iterations = u32::try_from(auth_num("iterations", 600_000)?)
-            .map_err(|_| "[chttpd_auth] iterations: too large".to_string())?
-            .max(1);
+        let (pbkdf2_prf, iterations) = hash_params(ini)?;
 
         let mut admins = HashMap::new();
         let mut rehashed = Vec::new();
         for (name, value) in ini.section("admins") {
-            let creds = match Credentials::from_admin_hash(value) {
-                Some(c) => c,
-                None => {
-                    let hash = hash_admin_password(value, pbkdf2_prf, iterations);
-                    rehashed.push((name.to_string(), hash.clone()));
-                    Credentials::from_admin_hash(&hash).ok_or("hashing an admin password failed")?
+            let creds = if is_hashed(value) {
+                match Credentials::from_admin_hash(value) {
+                    Some(c) => c,
+                    None => {
+                        tracing::warn!(admin = %name, "[admins]: a malformed password hash; this admin cannot log in");
+                        continue;
+                    }
                 }
+            } else {
+                let hash = hash_admin_password(value, pbkdf2_prf, iterations);
+                rehashed.push((name.to_string(), hash.clone()));
+                Credentials::from_admin_hash(&hash).ok_or("hashing an admin password failed")?
             };
             admins.insert(name.to_string(), creds);
         }
@@ -236,23 +313,15 @@ impl Settings {
             };
             admins.insert(name.to_string(), creds);
         }
-        if admins.is_empty() && !admin_party {
-            return Err("no server admin is configured: give --admin NAME:PASSWORD (or SETTEE_ADMIN, or an \
-                        [admins] section in --config), or run an unprotected admin party with --admin-party"
-                .into());
-        }
-
         let handlers = match ini.get("chttpd", "authentication_handlers") {
             None => vec![Handler::Cookie, Handler::Default],
             Some(spec) => parse_handlers(spec)?,
         };
 
-        let (secret, secret_configured) = match auth("secret") {
-            Some(s) if !s.is_empty() => (s.as_bytes().to_vec(), true),
-            _ => (
-                uuid::Uuid::new_v4().simple().to_string().into_bytes(),
-                false,
-            ),
+        let (secret, secret_configured) = match (auth("secret"), opts.fallback_secret) {
+            (Some(s), _) if !s.is_empty() => (s.as_bytes().to_vec(), true),
+            (_, Some(fallback)) => (fallback.to_vec(), false),
+            _ => (random_secret(), false),
         };
         let hash_algorithms = {
             let names = auth("hash_algorithms")
@@ -334,6 +403,7 @@ impl Settings {
 
         let settings = Settings {
             admins,
+            party: admin_party,
             handlers,
             require_valid_user: boolean(ini, "chttpd", "require_valid_user", false)?,
             require_valid_user_except_for_up: boolean(
@@ -413,9 +483,11 @@ impl Settings {
         Ok(Loaded { settings, rehashed })
     }
 
-    /// Whether this is an admin party (no server admin at all).
+    /// Whether this is an admin party: started with `--admin-party` and
+    /// no server admin now. Without `--admin-party`, a server whose last
+    /// admin was deleted has no admin at all, as CouchDB 3.
     pub fn admin_party(&self) -> bool {
-        self.admins.is_empty()
+        self.party && self.admins.is_empty()
     }
 
     /// Names of the configured handlers, for `GET /_session`.
@@ -424,44 +496,9 @@ impl Settings {
     }
 }
 
-/// Loads the settings of a server: reads `config.config_file` (if any),
-/// adds `--admin`s, rewrites the file's plain admin passwords as hashes
-/// (as CouchDB rewrites `local.ini`; a read-only file only logs), and logs
-/// an admin party loudly.
-pub fn from_config(config: &crate::config::Config) -> std::io::Result<Settings> {
-    let (ini, text) = match &config.config_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                std::io::Error::other(format!("reading config {}: {e}", path.display()))
-            })?;
-            (Ini::parse(&text), Some((path, text)))
-        }
-        None => (Ini::default(), None),
-    };
-    let loaded =
-        Settings::load(&ini, &config.admins, config.admin_party).map_err(std::io::Error::other)?;
-    if let (Some((path, text)), false) = (text, loaded.rehashed.is_empty()) {
-        let rewritten = crate::ini::rewrite_section_values(&text, "admins", &loaded.rehashed);
-        let tmp = path.with_extension("settee-tmp");
-        match std::fs::write(&tmp, rewritten).and_then(|_| std::fs::rename(&tmp, path)) {
-            Ok(()) => {
-                tracing::info!(file = %path.display(), admins = loaded.rehashed.len(), "replaced plain admin passwords by their hashes")
-            }
-            Err(e) => {
-                tracing::warn!(file = %path.display(), error = %e, "could not rewrite plain admin passwords as hashes")
-            }
-        }
-    }
-    let settings = loaded.settings;
-    if settings.admin_party() {
-        tracing::warn!(
-            "ADMIN PARTY: no server admin is configured and --admin-party was given; \
-             every request, from anyone, is a server admin"
-        );
-    } else if config.admin_party {
-        tracing::warn!("--admin-party ignored: server admins are configured");
-    }
-    Ok(settings)
+/// A random cookie secret (32 hex digits), for servers without `[chttpd_auth] secret`.
+pub fn random_secret() -> Vec<u8> {
+    uuid::Uuid::new_v4().simple().to_string().into_bytes()
 }
 
 /// `{chttpd_auth, cookie_authentication_handler}, {chttpd_auth, default_authentication_handler}`
@@ -499,6 +536,7 @@ fn parse_handlers(spec: &str) -> Result<Vec<Handler>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ini::Ini;
 
     #[test]
     fn defaults_and_refusal_without_admins() {

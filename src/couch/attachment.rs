@@ -205,18 +205,54 @@ pub fn parse_attachments(map: Map<String, Value>) -> Result<Vec<(String, AttInpu
 }
 
 /// CouchDB's default `[attachments] compressible_types`.
-pub fn is_compressible(content_type: &str) -> bool {
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    mime.starts_with("text/")
-        || matches!(
-            mime.as_str(),
-            "application/javascript" | "application/json" | "application/xml"
-        )
+pub const DEFAULT_COMPRESSIBLE_TYPES: &str =
+    "text/*, application/javascript, application/json, application/xml";
+
+/// `[attachments] compressible_types`, matched as `couch_db:
+/// compressible_att_type/1` does: the list is split at commas (with any
+/// spaces around them), each item becomes the regular expression
+/// `^\s*ITEM(?:\s*;.*?)?\s*$` with `*` turned into `.*` (other characters
+/// keep their regex meaning, as in CouchDB), matched without regard to case.
+#[derive(Debug, Clone)]
+pub struct CompressibleTypes {
+    patterns: Vec<pcre2::bytes::Regex>,
+}
+
+impl CompressibleTypes {
+    /// Compiles a `compressible_types` value; an item that is no valid
+    /// regular expression matches nothing.
+    pub fn parse(spec: &str) -> CompressibleTypes {
+        let patterns = spec
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .filter_map(|item| {
+                let pattern = format!(r"^\s*{}(?:\s*;.*?)?\s*$", item.replace('*', ".*"));
+                pcre2::bytes::RegexBuilder::new()
+                    .caseless(true)
+                    .utf(true)
+                    .build(&pattern)
+                    .map_err(|e| {
+                        tracing::warn!(item, error = %e, "[attachments] compressible_types: ignoring an invalid item")
+                    })
+                    .ok()
+            })
+            .collect();
+        CompressibleTypes { patterns }
+    }
+
+    /// Whether an attachment of this content type is stored compressed.
+    pub fn matches(&self, content_type: &str) -> bool {
+        self.patterns
+            .iter()
+            .any(|p| p.is_match(content_type.as_bytes()).unwrap_or(false))
+    }
+}
+
+impl Default for CompressibleTypes {
+    fn default() -> Self {
+        CompressibleTypes::parse(DEFAULT_COMPRESSIBLE_TYPES)
+    }
 }
 
 /// The attachments of a stored revision body (the `_attachments` member).
@@ -322,9 +358,22 @@ mod tests {
 
     #[test]
     fn compressible_types() {
-        assert!(is_compressible("text/plain; charset=utf-8"));
-        assert!(is_compressible("application/json"));
-        assert!(!is_compressible("application/octet-stream"));
-        assert!(!is_compressible("image/png"));
+        let types = CompressibleTypes::default();
+        assert!(types.matches("text/plain; charset=utf-8"));
+        assert!(types.matches("Text/HTML"));
+        assert!(types.matches("application/json"));
+        assert!(types.matches(" application/json ; x=y"));
+        assert!(!types.matches("application/jsonx"));
+        assert!(!types.matches("application/octet-stream"));
+        assert!(!types.matches("image/png"));
+        let custom = CompressibleTypes::parse("image/*,  application/x.y ,,");
+        assert!(custom.matches("image/png"));
+        assert!(
+            custom.matches("application/x-y"),
+            "'.' keeps its regex meaning"
+        );
+        assert!(!custom.matches("text/plain"));
+        assert!(!CompressibleTypes::parse("").matches("text/plain"));
+        assert!(!CompressibleTypes::parse("text/(").matches("text/("));
     }
 }

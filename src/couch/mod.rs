@@ -3,7 +3,7 @@
 //! Revisions and their ids ([`rev`], [`revid`]), revision trees
 //! ([`revtree`]), the edit rules ([`update`]), document parsing and
 //! rendering ([`doc`]), design-document rules ([`design`]), naming rules
-//! ([`names`]) and sequences ([`seq`]).
+//! ([`names`]), sequences ([`seq`]) and server-made ids ([`uuids`]).
 pub mod attachment;
 pub mod changes;
 pub mod collate;
@@ -16,3 +16,4 @@ pub mod revid;
 pub mod revtree;
 pub mod seq;
 pub mod update;
+pub mod uuids;

@@ -175,7 +175,7 @@ impl Params {
         }
         request::require_json_content_type(req)?;
         let body = request::parse_json(
-            &request::read_body(payload, state.config.max_http_request_size).await?,
+            &request::read_body(payload, state.snapshot().max_http_request_size).await?,
         )?;
         Params::merge_body(&q, &body)
     }
@@ -566,7 +566,7 @@ pub async fn queries(
 ) -> Result<HttpResponse> {
     request::require_json_content_type(req)?;
     let body = request::parse_json(
-        &request::read_body(payload, state.config.max_http_request_size).await?,
+        &request::read_body(payload, state.snapshot().max_http_request_size).await?,
     )?;
     let Some(Value::Array(list)) = body.get("queries") else {
         return Err(Error::bad_request("`queries` member must be an array."));

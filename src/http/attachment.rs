@@ -23,23 +23,26 @@ use crate::couch::doc::{self, NewDoc};
 use crate::couch::names::validate_doc_id;
 use crate::couch::rev::Rev;
 use crate::error::{Error, Result};
+use crate::settings::Snapshot;
 use crate::storage::blobs::Encoding;
 use crate::storage::{Database, DocRecord};
 
-/// How to store a body of this type sent in this encoding.
-pub(super) fn storage_encoding(content_type: &str, gzipped: bool) -> Encoding {
+/// How to store a body of this type sent in this encoding, by
+/// `[attachments] compressible_types` and `compression_level`.
+pub(super) fn storage_encoding(settings: &Snapshot, content_type: &str, gzipped: bool) -> Encoding {
     if gzipped {
         Encoding::Gzipped
-    } else if attachment::is_compressible(content_type) {
-        Encoding::Compress
     } else {
-        Encoding::Identity
+        match settings.compression_for(content_type) {
+            Some(level) => Encoding::Compress(level),
+            None => Encoding::Identity,
+        }
     }
 }
 
 /// Writes the bodies of inline (`data`) attachments and replaces them by
 /// their stored metadata, ready for `Database::write_docs`.
-pub fn store_inline(db: &Database, doc: &mut NewDoc) -> Result<()> {
+pub fn store_inline(settings: &Snapshot, db: &Database, doc: &mut NewDoc) -> Result<()> {
     let Some(atts) = doc.attachments.as_mut() else {
         return Ok(());
     };
@@ -50,7 +53,7 @@ pub fn store_inline(db: &Database, doc: &mut NewDoc) -> Result<()> {
             revpos,
         } = input
         {
-            let mut writer = db.blob_writer(storage_encoding(content_type, false))?;
+            let mut writer = db.blob_writer(storage_encoding(settings, content_type, false))?;
             writer.write(data)?;
             let mut meta = writer.finish(content_type)?;
             meta.revpos = revpos.unwrap_or(0);
@@ -118,7 +121,8 @@ pub async fn read_multipart_doc(
             )));
         }
         let gzipped = encoding.as_deref() == Some("gzip");
-        let mut writer = db.blob_writer(storage_encoding(content_type, gzipped))?;
+        let mut writer =
+            db.blob_writer(storage_encoding(&state.snapshot(), content_type, gzipped))?;
         let mut failed = None;
         loop {
             match parts.chunk().await {
@@ -488,8 +492,8 @@ async fn put(
         }
     };
     let _gc = db.blob_guard().await;
-    let mut writer = db.blob_writer(storage_encoding(&content_type, gzipped))?;
-    let limit = state.config.max_http_request_size;
+    let mut writer = db.blob_writer(storage_encoding(&state.snapshot(), &content_type, gzipped))?;
+    let limit = state.snapshot().max_http_request_size;
     while let Some(chunk) = payload.next().await {
         let step = match chunk {
             Ok(c) if writer.received() + c.len() as u64 > limit => Err(Error::RequestTooLarge),

@@ -97,7 +97,7 @@ impl UserDocs {
     /// The document `org.couchdb.user:NAME`, `None` when there is none
     /// (or no users database).
     pub async fn get(&self, st: &AppState, name: &str) -> Result<Option<UserDoc>> {
-        let db = match st.store.get_db(&st.auth.settings.authentication_db) {
+        let db = match st.store.get_db(&st.auth().settings.authentication_db) {
             Ok(db) => db,
             Err(Error::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
@@ -142,24 +142,24 @@ pub async fn check_password(
     password: &str,
     creds: auth::password::Credentials,
 ) -> Result<bool> {
-    if let Some(ok) = st.auth.check_fast(peer, name, &creds, password)? {
+    if let Some(ok) = st.auth().check_fast(peer, name, &creds, password)? {
         return Ok(ok);
     }
-    let state_auth = Arc::clone(&st.auth);
+    let state_auth = st.auth();
     let (name, password) = (name.to_string(), password.to_string());
     blocking(move || state_auth.check_slow(peer, &name, &creds, &password)).await
 }
 
 /// Runs the authentication handlers (see the module doc).
 pub async fn authenticate(st: &AppState, req: &HttpRequest, route: &Route) -> Result<RequestUser> {
-    let settings = &st.auth.settings;
+    let settings = &st.auth().settings;
     let authorization = header_str(req, "authorization");
     let now = now_secs();
     for handler in &settings.handlers {
         match handler {
             Handler::Jwt => {
                 if let Some(token) = authorization.and_then(|a| a.strip_prefix("Bearer ")) {
-                    let ctx = st.auth.jwt_user(token, now)?;
+                    let ctx = st.auth().jwt_user(token, now)?;
                     return Ok(RequestUser::new(ctx, Some(handler.name())));
                 }
             }
@@ -167,7 +167,7 @@ pub async fn authenticate(st: &AppState, req: &HttpRequest, route: &Route) -> Re
                 if let Some(name) = header_str(req, &settings.x_auth_username) {
                     let roles = header_str(req, &settings.x_auth_roles);
                     let token = header_str(req, &settings.x_auth_token);
-                    if let Some(ctx) = st.auth.proxy_user(name, roles, token) {
+                    if let Some(ctx) = st.auth().proxy_user(name, roles, token) {
                         return Ok(RequestUser::new(ctx, Some(handler.name())));
                     }
                 }
@@ -178,10 +178,10 @@ pub async fn authenticate(st: &AppState, req: &HttpRequest, route: &Route) -> Re
                 };
                 let parsed = cookie::parse(&value).map_err(Error::bad_request)?;
                 let doc = st.user_docs.get(st, &parsed.name).await?;
-                let Some(creds) = st.auth.credentials(&parsed.name, doc.as_ref())? else {
+                let Some(creds) = st.auth().credentials(&parsed.name, doc.as_ref())? else {
                     continue;
                 };
-                if let Some(valid) = st.auth.check_cookie(&parsed, &creds, now) {
+                if let Some(valid) = st.auth().check_cookie(&parsed, &creds, now) {
                     let ctx = UserCtx::named(&parsed.name, creds.roles.clone());
                     let mut user = RequestUser::new(ctx, Some(handler.name()));
                     user.renew_with_salt = valid.renew.then(|| creds.salt.clone());
@@ -192,7 +192,7 @@ pub async fn authenticate(st: &AppState, req: &HttpRequest, route: &Route) -> Re
                 Some(Basic::Credentials(name, password)) => {
                     let doc = st.user_docs.get(st, &name).await?;
                     let creds = st
-                        .auth
+                        .auth()
                         .credentials(&name, doc.as_ref())?
                         .ok_or_else(|| Error::Unauthorized(BAD_CREDENTIALS.into()))?;
                     if auth::Auth::has_totp(doc.as_ref()) {
@@ -248,7 +248,7 @@ pub fn is_db_admin(db: &Database, ctx: &UserCtx) -> bool {
 
 /// Decides whether the request may go on (see the module doc).
 pub fn authorize(st: &AppState, user: &RequestUser, route: &Route, method: &str) -> Result<()> {
-    let settings = &st.auth.settings;
+    let settings = &st.auth().settings;
     let access = match route.access(method) {
         Access::ListDbs if !settings.admin_only_all_dbs => Access::Public,
         Access::SecurityWrite { .. } => Access::SecurityWrite {
@@ -321,8 +321,9 @@ pub fn decorate(
             .any(|v| v.to_str().is_ok_and(|s| s.starts_with("AuthSession=")));
         if !already {
             let now = now_secs();
-            let value = st.auth.make_cookie(name, salt, now);
-            if let Ok(v) = HeaderValue::from_str(&st.auth.set_cookie(&value, is_https(req), now)) {
+            let value = st.auth().make_cookie(name, salt, now);
+            if let Ok(v) = HeaderValue::from_str(&st.auth().set_cookie(&value, is_https(req), now))
+            {
                 headers.append(header::SET_COOKIE, v);
             }
         }
@@ -330,7 +331,7 @@ pub fn decorate(
     if res.status() == actix_web::http::StatusCode::UNAUTHORIZED {
         let explicit = header_str(req, "x-couchdb-www-authenticate").map(str::to_string);
         let value = explicit.or_else(|| {
-            st.auth
+            st.auth()
                 .settings
                 .require_valid_user
                 .then(|| "Basic realm=\"server\"".to_string())

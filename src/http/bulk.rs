@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::document::{check_size, save};
 use super::request;
-use super::{blocking, response, server, AppState};
+use super::{blocking, response, AppState};
 use crate::couch::doc;
 use crate::couch::names::{validate_doc_id, DocIdKind};
 use crate::couch::rev::{parse_rev_list, Rev};
@@ -23,7 +23,7 @@ pub async fn bulk_docs(
     db: Arc<Database>,
 ) -> Result<HttpResponse> {
     let mut body =
-        request::json_object_body(req, payload, state.config.max_http_request_size).await?;
+        request::json_object_body(req, payload, state.snapshot().max_http_request_size).await?;
     let docs = match body.remove("docs") {
         None => {
             return Err(Error::bad_request(
@@ -50,7 +50,9 @@ pub async fn bulk_docs(
         if !new_edits {
             doc::require_replicated_rev(&d)?;
         }
-        let id = d.id.get_or_insert_with(server::new_uuid).clone();
+        let id =
+            d.id.get_or_insert_with(|| state.settings.new_uuid())
+                .clone();
         if validate_doc_id(&id)? == DocIdKind::Local {
             local.push(i);
         }
@@ -142,7 +144,8 @@ pub async fn revs_diff(
     db: Arc<Database>,
     legacy: bool,
 ) -> Result<HttpResponse> {
-    let body = request::json_object_body(req, payload, state.config.max_http_request_size).await?;
+    let body =
+        request::json_object_body(req, payload, state.snapshot().max_http_request_size).await?;
     let mut wanted: Vec<(String, Vec<Rev>)> = Vec::with_capacity(body.len());
     for (id, revs) in body {
         let Value::Array(list) = revs else {

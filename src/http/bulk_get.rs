@@ -45,7 +45,7 @@ pub async fn handle(
     let opts = ReadOpts::from_query(&q)?;
     let latest = q.bool("latest", false)?;
     let mut body =
-        request::json_object_body(req, payload, state.config.max_http_request_size).await?;
+        request::json_object_body(req, payload, state.snapshot().max_http_request_size).await?;
     let Some(Value::Array(docs)) = body.remove("docs") else {
         return Err(Error::bad_request("Missing JSON list of 'docs'."));
     };

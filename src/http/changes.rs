@@ -121,7 +121,7 @@ async fn post_body(
     payload: web::Payload,
 ) -> Result<Option<Map<String, Value>>> {
     request::require_json_content_type(req)?;
-    let raw = request::read_body(payload, state.config.max_http_request_size).await?;
+    let raw = request::read_body(payload, state.snapshot().max_http_request_size).await?;
     if raw.is_empty() {
         return Ok(None);
     }

@@ -20,7 +20,7 @@ pub fn preflight(st: &AppState, req: &HttpRequest) -> Option<HttpResponse> {
         return None;
     }
     let headers = cors::preflight(
-        &st.auth.settings.cors,
+        &st.auth().settings.cors,
         header_str(req, "origin"),
         header_str(req, "access-control-request-method"),
         header_str(req, "access-control-request-headers"),
@@ -37,7 +37,7 @@ pub fn preflight(st: &AppState, req: &HttpRequest) -> Option<HttpResponse> {
 
 /// Adds `Access-Control-*` headers for a request from an accepted origin.
 pub fn decorate(st: &AppState, req: &HttpRequest, res: &mut HttpResponse) {
-    let cfg = &st.auth.settings.cors;
+    let cfg = &st.auth().settings.cors;
     if !cfg.enabled {
         return;
     }

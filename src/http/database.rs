@@ -89,7 +89,7 @@ pub async fn security(
         return Ok(response::ok(&*db.security()));
     }
     let body = request::parse_json(
-        &request::read_body(payload, state.config.max_http_request_size).await?,
+        &request::read_body(payload, state.snapshot().max_http_request_size).await?,
     )?;
     validate_security(&body)?;
     blocking(move || db.set_security(&body)).await?;
@@ -137,7 +137,7 @@ pub async fn revs_limit(
         return Ok(response::ok(&db.revs_limit()));
     }
     let body = request::parse_json(
-        &request::read_body(payload, state.config.max_http_request_size).await?,
+        &request::read_body(payload, state.snapshot().max_http_request_size).await?,
     )?;
     let limit = body
         .as_u64()

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use super::multipart::{self, RevPart};
 use super::request::{self, Query};
 use super::response::ChunkWriter;
-use super::{blocking, point_op, response, server, AppState};
+use super::{blocking, point_op, response, AppState};
 use crate::couch::attachment;
 use crate::couch::attachment::AttMeta;
 use crate::couch::doc::{self, DocView, NewDoc, RevStatus};
@@ -248,10 +248,11 @@ pub async fn save(
     // per-document write rules (design docs, the users database)
     let (docs, screened) = super::guard::screen(state, &db, docs, new_edits).await?;
     let point = is_point_write(&docs);
+    let settings = state.snapshot();
     let write = move || {
         let mut docs = docs;
         for doc in &mut docs {
-            super::attachment::store_inline(&db, doc)?;
+            super::attachment::store_inline(&settings, &db, doc)?;
         }
         db.write_docs(docs, new_edits)
     };
@@ -270,7 +271,7 @@ pub async fn save(
 
 /// Checks a document's size against `max_document_size`.
 pub fn check_size(state: &AppState, id: &str, len: usize) -> Result<()> {
-    if len > state.config.max_document_size {
+    if len as u64 > state.snapshot().max_document_size {
         return Err(Error::DocumentTooLarge(id.to_string()));
     }
     Ok(())
@@ -597,7 +598,7 @@ async fn put(
     let mut doc = if multipart {
         super::attachment::read_multipart_doc(state, req, payload, &db, &id).await?
     } else {
-        let raw = request::read_body(payload, state.config.max_http_request_size).await?;
+        let raw = request::read_body(payload, state.snapshot().max_http_request_size).await?;
         check_size(state, &id, raw.len())?;
         doc::parse_doc(request::parse_json(&raw)?)?
     };
@@ -665,10 +666,10 @@ pub async fn post_to_db(
 ) -> Result<HttpResponse> {
     request::require_json_content_type(req)?;
     let q = Query::from_request(req);
-    let raw = request::read_body(payload, state.config.max_http_request_size).await?;
+    let raw = request::read_body(payload, state.snapshot().max_http_request_size).await?;
     let mut doc = doc::parse_doc(request::parse_json(&raw)?)?;
     let _gc = db.blob_guard().await;
-    let id = doc.id.clone().unwrap_or_else(server::new_uuid);
+    let id = doc.id.clone().unwrap_or_else(|| state.settings.new_uuid());
     check_size(state, &id, raw.len())?;
     let batch = q.get("batch") == Some("ok");
     if validate_doc_id(&id)? == DocIdKind::Local {
@@ -740,7 +741,8 @@ async fn copy(
     id: String,
 ) -> Result<HttpResponse> {
     let q = Query::from_request(req);
-    let (dest_id, dest_rev) = request::copy_destination(req)?;
+    let (dest_id, dest_rev) =
+        request::copy_destination(req, state.snapshot().decode_plus_to_space)?;
     let dest_kind = validate_doc_id(&dest_id)?;
     let src_rev = request::rev_param(req, &q)?;
     let reader = db.clone();

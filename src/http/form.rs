@@ -177,7 +177,7 @@ async fn read_form(
     });
     let mut parts = multer::Multipart::new(stream, boundary);
     let bad = |e: multer::Error| Error::bad_request(format!("Malformed form body: {e}"));
-    let limit = state.config.max_http_request_size;
+    let limit = state.snapshot().max_http_request_size;
     let mut form = Form::default();
     while let Some(mut field) = parts.next_field().await.map_err(bad)? {
         let name = field.name().unwrap_or_default().to_string();
@@ -191,8 +191,11 @@ async fn read_form(
                 .map_or("application/octet-stream".to_string(), |m| {
                     m.essence_str().to_string()
                 });
-            let mut writer =
-                db.blob_writer(super::attachment::storage_encoding(&content_type, false))?;
+            let mut writer = db.blob_writer(super::attachment::storage_encoding(
+                &state.snapshot(),
+                &content_type,
+                false,
+            ))?;
             loop {
                 let step = match field.chunk().await {
                     Ok(Some(c)) if writer.received() + c.len() as u64 > limit => {

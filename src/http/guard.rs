@@ -83,7 +83,7 @@ pub async fn screen(
     docs: Vec<NewDoc>,
     new_edits: bool,
 ) -> Result<(Vec<NewDoc>, Screened)> {
-    let users_db = db.name() == st.auth.settings.authentication_db;
+    let users_db = db.name() == st.auth().settings.authentication_db;
     if !users_db && !docs.iter().any(is_design) {
         return Ok((
             docs,
@@ -117,7 +117,7 @@ pub async fn screen(
                 return Err(Error::not_found("missing"));
             }
         }
-        let (prf, iterations) = (st.auth.settings.pbkdf2_prf, st.auth.settings.iterations);
+        let (prf, iterations) = (st.auth().settings.pbkdf2_prf, st.auth().settings.iterations);
         let reader = Arc::clone(db);
         let (checked, user_verdicts) =
             blocking(move || screen_users(&reader, docs, &ctx, &sec, prf, iterations, new_edits))

@@ -57,7 +57,7 @@ pub async fn handle(
             Ok(response::ok(&out))
         }
         "PUT" => {
-            let raw = request::read_body(payload, state.config.max_http_request_size).await?;
+            let raw = request::read_body(payload, state.snapshot().max_http_request_size).await?;
             super::document::check_size(state, &id, raw.len())?;
             let mut doc = doc::parse_doc(request::parse_json(&raw)?)?;
             match (doc.revs.first(), q.get("rev")) {
@@ -124,7 +124,8 @@ async fn copy(
     db: Arc<Database>,
     id: &str,
 ) -> Result<HttpResponse> {
-    let (dest_id, dest_rev) = request::copy_destination(req)?;
+    let (dest_id, dest_rev) =
+        request::copy_destination(req, state.snapshot().decode_plus_to_space)?;
     let dest_kind = crate::couch::names::validate_doc_id(&dest_id)?;
     let source = point_op(|| db.local_get(id))?.ok_or_else(|| Error::not_found("missing"))?;
     let body: Map<String, Value> =

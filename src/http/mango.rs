@@ -69,12 +69,13 @@ pub async fn index(
     payload: web::Payload,
     db: Arc<Database>,
 ) -> Result<HttpResponse> {
+    let plus_to_space = state.snapshot().decode_plus_to_space;
     let segs: Vec<String> = req
         .path()
         .split('/')
         .filter(|s| !s.is_empty())
         .skip(2)
-        .map(super::router::unquote)
+        .map(|s| super::router::unquote_with(s, plus_to_space))
         .collect();
     let method = req.method().as_str();
     match (segs.as_slice(), method) {
@@ -131,7 +132,7 @@ async fn list(req: &HttpRequest, db: Arc<Database>) -> Result<HttpResponse> {
 }
 
 async fn json_body(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<Value> {
-    let limit = state.config.max_http_request_size;
+    let limit = state.snapshot().max_http_request_size;
     Ok(Value::Object(
         request::json_object_body(req, payload, limit).await?,
     ))

@@ -20,6 +20,7 @@ mod guard;
 mod local;
 mod mango;
 mod multipart;
+mod node;
 pub mod request;
 pub mod response;
 pub mod router;
@@ -42,16 +43,27 @@ use router::{DbEndpoint, Route};
 /// What every handler can reach.
 pub struct AppState {
     pub store: Arc<Store>,
+    /// The command line the server was started with.
     pub config: Config,
-    /// This server's uuid, as `GET /` reports it.
+    /// This server's uuid as storage keeps it (`[couchdb] uuid` overrides it).
     pub uuid: String,
-    /// Authentication settings and state.
-    pub auth: Arc<crate::auth::Auth>,
+    /// The runtime settings (`_config`).
+    pub settings: Arc<crate::settings::Runtime>,
     /// Cached documents of the users database, for authentication.
     pub user_docs: auth::UserDocs,
 }
 
 impl AppState {
+    /// The settings now in force.
+    pub fn snapshot(&self) -> Arc<crate::settings::Snapshot> {
+        self.settings.snapshot()
+    }
+
+    /// Authentication settings and state now in force.
+    pub fn auth(&self) -> Arc<crate::auth::Auth> {
+        Arc::clone(&self.settings.snapshot().auth)
+    }
+
     /// Opens a database by name, validating the name first.
     pub fn db(&self, name: &str) -> Result<Arc<Database>> {
         crate::couch::names::validate_db_name(name)?;
@@ -96,7 +108,7 @@ async fn dispatch(
         basic_headers(&req, 0, &mut response);
         return response;
     }
-    let route = Route::parse(req.path());
+    let route = Route::parse_with(req.path(), st.snapshot().decode_plus_to_space);
     let ((user, result), body_time) = request::with_body_timer(async {
         match auth::authenticate(st, &req, &route).await {
             Ok(user) => {
@@ -218,7 +230,10 @@ async fn handle(
         Route::Up => Ok(server::up()),
         Route::AllDbs => server::all_dbs(st, &req).await,
         Route::DbsInfo => server::dbs_info(st, &req, payload).await,
-        Route::Uuids => server::uuids(&req),
+        Route::Uuids => server::uuids(st, &req),
+        Route::Membership => Ok(node::membership(st)),
+        Route::NodeIncomplete => Err(Error::bad_request("Incomplete path to _node request")),
+        Route::Node(name, path) => node::handle(st, &req, payload, &name, path).await,
         Route::ActiveTasks => Ok(server::active_tasks(st)),
         Route::UnknownServer(name) => Err(Error::IllegalDatabaseName(name)),
         Route::ServerMissing(_) => Err(Error::not_found("missing")),

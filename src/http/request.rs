@@ -219,9 +219,13 @@ pub fn rev_with_etag(req: &HttpRequest, explicit: Option<Rev>) -> Result<Option<
 }
 
 /// CouchDB's `parse_copy_destination_header`: the `Destination` of a COPY
-/// as a document id decoded by `chttpd:unquote` (`+` is a space), and the
-/// rev text that may follow it after `?key=`. An absolute URL is refused.
-pub fn copy_destination(req: &HttpRequest) -> Result<(String, Option<String>)> {
+/// as a document id decoded by `chttpd:unquote` (`+` is a space unless
+/// `decode_plus_to_space` is off), and the rev text that may follow it
+/// after `?key=`. An absolute URL is refused.
+pub fn copy_destination(
+    req: &HttpRequest,
+    plus_to_space: bool,
+) -> Result<(String, Option<String>)> {
     let dest = header_str(req, header::HeaderName::from_static("destination"))
         .ok_or_else(|| Error::bad_request("Destination header is mandatory for COPY."))?;
     if dest.starts_with("http://") || dest.starts_with("https://") {
@@ -234,7 +238,7 @@ pub fn copy_destination(req: &HttpRequest) -> Result<(String, Option<String>)> {
         }
         None => (dest, None),
     };
-    Ok((super::router::unquote(id), rev))
+    Ok((super::router::unquote_with(id, plus_to_space), rev))
 }
 
 /// A header's value as text.

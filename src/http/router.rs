@@ -7,6 +7,9 @@
 //! `+` into a space as CouchDB does by default. The order of the match arms
 //! is the precedence: `_all_docs`, `_design/…`, `_local/…` before plain
 //! document ids.
+//!
+//! With `[chttpd] decode_plus_to_space = false` a `+` stays a `+`
+//! (mochiweb's `unquote_path`): [`Route::parse_with`] takes the setting.
 
 use percent_encoding::percent_decode_str;
 
@@ -14,8 +17,18 @@ use percent_encoding::percent_decode_str;
 /// default `decode_plus_to_space = true` (mochiweb's `unquote`): `+` is a
 /// space, `%XX` the byte it names (so `%2B` is a `+`).
 pub fn unquote(segment: &str) -> String {
-    let spaced = segment.replace('+', " ");
-    percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+    unquote_with(segment, true)
+}
+
+/// [`unquote`] by the `decode_plus_to_space` setting: with `false`, `+`
+/// stays `+` (mochiweb's `unquote_path`).
+pub fn unquote_with(segment: &str, plus_to_space: bool) -> String {
+    if plus_to_space && segment.contains('+') {
+        let spaced = segment.replace('+', " ");
+        percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+    } else {
+        percent_decode_str(segment).decode_utf8_lossy().into_owned()
+    }
 }
 
 use crate::auth::Access;
@@ -109,6 +122,37 @@ impl DbEndpoint {
     }
 }
 
+/// What a path below `/_node/{node}/` names (`chttpd_node`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodePath {
+    /// `/_node/{node}`: `_local` answers this node's name.
+    Itself,
+    /// `/_node/{node}/_config`.
+    Config,
+    /// `/_node/{node}/_config/_reload`.
+    ConfigReload,
+    /// `/_node/{node}/_config/{section}`.
+    ConfigSection(String),
+    /// `/_node/{node}/_config/{section}/{key}`.
+    ConfigKey(String, String),
+    /// Deeper below `_config`: 404.
+    ConfigTooDeep,
+    /// Anything else below the node (`_stats`, `_system`, …): not served.
+    Other,
+}
+
+impl NodePath {
+    fn allowed(&self) -> &'static str {
+        match self {
+            NodePath::Itself => "GET,HEAD,POST,PUT,DELETE,COPY",
+            NodePath::Config | NodePath::ConfigSection(_) => "GET",
+            NodePath::ConfigReload => "POST",
+            NodePath::ConfigKey(..) => "GET,PUT,DELETE",
+            NodePath::ConfigTooDeep | NodePath::Other => "GET,HEAD,POST,PUT,DELETE,COPY",
+        }
+    }
+}
+
 /// What a request path names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -121,6 +165,12 @@ pub enum Route {
     ActiveTasks,
     /// `/_session`: cookie login, logout, and who the request is.
     Session,
+    /// `/_membership`: the nodes of the cluster, this one.
+    Membership,
+    /// `/_node` or `/_node/`: 400.
+    NodeIncomplete,
+    /// `/_node/{node}/…`; the node name is checked by the handler.
+    Node(String, NodePath),
     /// Another `/_…` server path: not a database CouchDB would let exist.
     UnknownServer(String),
     /// A path below `/_all_dbs` or `/_dbs_info`: 404 `not_found` for the
@@ -140,17 +190,26 @@ pub enum Route {
 }
 
 impl Route {
-    /// Parses the raw (still percent-encoded) path of a request.
+    /// Parses the raw (still percent-encoded) path of a request, `+`
+    /// being a space.
     pub fn parse(raw_path: &str) -> Route {
+        Route::parse_with(raw_path, true)
+    }
+
+    /// Parses the raw path of a request by the `decode_plus_to_space` setting.
+    pub fn parse_with(raw_path: &str, plus_to_space: bool) -> Route {
         let segs: Vec<String> = raw_path
             .split('/')
             .filter(|s| !s.is_empty())
-            .map(unquote)
+            .map(|s| unquote_with(s, plus_to_space))
             .collect();
         let Some((db, rest)) = segs.split_first() else {
             return Route::Root;
         };
         let db = db.clone();
+        if db == "_node" {
+            return node_route(rest);
+        }
         match db.as_str() {
             "_all_dbs" if !rest.is_empty() => return Route::ServerMissing("GET,HEAD"),
             "_dbs_info" if !rest.is_empty() => return Route::ServerMissing("GET,HEAD,POST"),
@@ -164,6 +223,7 @@ impl Route {
                 "_uuids" => Route::Uuids,
                 "_active_tasks" => Route::ActiveTasks,
                 "_session" => Route::Session,
+                "_membership" => Route::Membership,
                 "_users" | "_replicator" | "_global_changes" => Route::Db(db),
                 s if s.starts_with('_') => Route::UnknownServer(db),
                 _ => Route::Db(db),
@@ -206,6 +266,9 @@ impl Route {
             }
             Route::DbsInfo => "GET,HEAD,POST",
             Route::Session => "GET,HEAD,POST,DELETE",
+            Route::Membership => "GET",
+            Route::NodeIncomplete => "GET,HEAD,POST,PUT,DELETE,COPY",
+            Route::Node(_, path) => path.allowed(),
             Route::UnknownServer(_) => "GET,HEAD,PUT,DELETE,POST",
             Route::ServerMissing(allowed) => allowed,
             Route::Db(_) => "GET,HEAD,PUT,DELETE,POST",
@@ -224,7 +287,11 @@ impl Route {
         match self {
             Route::Root | Route::Up | Route::Uuids | Route::Session => Access::Public,
             Route::AllDbs | Route::DbsInfo | Route::ServerMissing(_) => Access::ListDbs,
-            Route::UnknownServer(_) | Route::ActiveTasks => Access::ServerAdmin,
+            Route::UnknownServer(_)
+            | Route::ActiveTasks
+            | Route::Membership
+            | Route::NodeIncomplete
+            | Route::Node(..) => Access::ServerAdmin,
             Route::Db(_) if method == "PUT" || method == "DELETE" => Access::ServerAdmin,
             Route::Db(_) => Access::DbMember,
             Route::DbEndpoint(
@@ -254,14 +321,22 @@ impl Route {
             | Route::DbsInfo
             | Route::Uuids
             | Route::ActiveTasks
-            | Route::Session => None,
+            | Route::Session
+            | Route::Membership
+            | Route::NodeIncomplete
+            | Route::Node(..) => None,
             Route::UnknownServer(_) | Route::ServerMissing(_) => None,
         }
     }
 
     /// Whether `method` is one of [`Route::allowed`]; a nameless `_local`
-    /// document is refused whatever the method.
+    /// document is refused whatever the method. Below `/_node` and at
+    /// `/_membership` a `HEAD` is a `GET` (their `Allow` names `GET` only).
     pub fn allows(&self, method: &str) -> bool {
+        let method = match self {
+            Route::Membership | Route::Node(..) if method == "HEAD" => "GET",
+            _ => method,
+        };
         // `_index/…` paths are sorted out by the Mango handler, which
         // answers 404 or 405 per sub-path as `mango_httpd` does.
         matches!(
@@ -269,6 +344,25 @@ impl Route {
             Route::LocalDocNoId(_) | Route::DbEndpoint(_, DbEndpoint::Index)
         ) || self.allowed().split(',').any(|m| m == method)
     }
+}
+
+/// The segments after `/_node`.
+fn node_route(rest: &[String]) -> Route {
+    let Some((node, below)) = rest.split_first() else {
+        return Route::NodeIncomplete;
+    };
+    let path = match below {
+        [] => NodePath::Itself,
+        [config] if config == "_config" => NodePath::Config,
+        [config, reload] if config == "_config" && reload == "_reload" => NodePath::ConfigReload,
+        [config, section] if config == "_config" => NodePath::ConfigSection(section.clone()),
+        [config, section, key] if config == "_config" => {
+            NodePath::ConfigKey(section.clone(), key.clone())
+        }
+        [config, ..] if config == "_config" => NodePath::ConfigTooDeep,
+        _ => NodePath::Other,
+    };
+    Route::Node(node.clone(), path)
 }
 
 fn attachment_or_doc(db: String, id: String, rest: &[String]) -> Route {
@@ -378,6 +472,39 @@ mod tests {
             ("/db/_local%2F", Route::LocalDocNoId(s("db"))),
             ("/_all_dbs/_all_docs", Route::ServerMissing("GET,HEAD")),
             ("/_dbs_info/x/y", Route::ServerMissing("GET,HEAD,POST")),
+            ("/_membership", Route::Membership),
+            ("/_node", Route::NodeIncomplete),
+            ("/_node/", Route::NodeIncomplete),
+            ("/_node/_local", Route::Node(s("_local"), NodePath::Itself)),
+            ("/_node/_local/", Route::Node(s("_local"), NodePath::Itself)),
+            (
+                "/_node/n1@127.0.0.1/_config",
+                Route::Node(s("n1@127.0.0.1"), NodePath::Config),
+            ),
+            (
+                "/_node/_local/_config/_reload",
+                Route::Node(s("_local"), NodePath::ConfigReload),
+            ),
+            (
+                "/_node/_local/_config/log",
+                Route::Node(s("_local"), NodePath::ConfigSection(s("log"))),
+            ),
+            (
+                "/_node/_local/_config/log/level",
+                Route::Node(s("_local"), NodePath::ConfigKey(s("log"), s("level"))),
+            ),
+            (
+                "/_node/_local/_config/_reload/x",
+                Route::Node(s("_local"), NodePath::ConfigKey(s("_reload"), s("x"))),
+            ),
+            (
+                "/_node/_local/_config/a/b/c",
+                Route::Node(s("_local"), NodePath::ConfigTooDeep),
+            ),
+            (
+                "/_node/_local/_stats",
+                Route::Node(s("_local"), NodePath::Other),
+            ),
         ];
         for (path, want) in table {
             assert_eq!(Route::parse(path), want, "{path}");
@@ -427,6 +554,41 @@ mod tests {
         assert_eq!(Route::parse("/_session"), Route::Session);
         assert_eq!(Route::parse("/db/doc/att").db_name(), Some("db"));
         assert_eq!(Route::parse("/_all_dbs").db_name(), None);
+    }
+
+    #[test]
+    fn plus_as_configured() {
+        assert_eq!(
+            Route::parse_with("/db/test+doc", false),
+            Route::Doc(s("db"), s("test+doc"))
+        );
+        assert_eq!(Route::parse_with("/a+b%2Bc", false), Route::Db(s("a+b+c")));
+        assert_eq!(
+            Route::parse_with("/db/test+doc", true),
+            Route::Doc(s("db"), s("test doc"))
+        );
+        assert_eq!(unquote_with("a+b", false), "a+b");
+    }
+
+    #[test]
+    fn node_routes_are_for_server_admins() {
+        for path in [
+            "/_node/_local",
+            "/_node/_local/_config/a/b",
+            "/_membership",
+            "/_node",
+        ] {
+            assert_eq!(
+                Route::parse(path).access("GET"),
+                Access::ServerAdmin,
+                "{path}"
+            );
+        }
+        let key = Route::parse("/_node/_local/_config/a/b");
+        assert!(key.allows("PUT") && key.allows("HEAD") && !key.allows("POST"));
+        assert!(!Route::parse("/_node/_local/_config").allows("PUT"));
+        assert!(Route::parse("/_node/_local/_config/_reload").allows("POST"));
+        assert!(Route::parse("/_node/_local").allows("DELETE"));
     }
 
     #[test]

@@ -13,17 +13,30 @@ use crate::storage::tasks::{Task, TaskKind};
 /// The CouchDB version Settee speaks.
 pub const COUCHDB_VERSION: &str = "3.4.2";
 
+/// `GET /`: `uuid` is `[couchdb] uuid` and `vendor` the `[vendor]`
+/// section, as CouchDB reads them from its configuration.
 pub fn root(state: &AppState) -> HttpResponse {
+    let snapshot = state.snapshot();
+    let uuid = snapshot.get("couchdb", "uuid").unwrap_or(&state.uuid);
+    let vendor: Map<String, Value> = snapshot
+        .values
+        .get("vendor")
+        .map(|keys| {
+            keys.iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect()
+        })
+        .unwrap_or_default();
     response::ok(&json!({
         "couchdb": "Welcome",
         "version": COUCHDB_VERSION,
         "git_sha": "settee",
-        "uuid": state.uuid,
+        "uuid": uuid,
         // CouchDB 3.4's list without what Settee does not serve:
         // "partitioned" databases, "reshard" (`/_reshard`), "scheduler"
         // (`/_scheduler`).
         "features": ["access-ready", "pluggable-storage-engines"],
-        "vendor": {"name": "Settee", "version": env!("CARGO_PKG_VERSION")},
+        "vendor": vendor,
     }))
 }
 
@@ -33,17 +46,19 @@ pub fn up() -> HttpResponse {
 
 /// `GET /_active_tasks` (server admins): running Mango index builds
 /// (`indexer`) and compactions (`database_compaction`), shaped and sorted
-/// as CouchDB lists its tasks. One node, so `node` is CouchDB's
-/// stand-alone `nonode@nohost` and `database` the plain name (no shard
-/// path); `pid` is a task number in Erlang's pid form.
+/// as CouchDB lists its tasks. One node, so `node` is this node's name
+/// (`[settee] node_name`, CouchDB's stand-alone `nonode@nohost` by
+/// default) and `database` the plain name (no shard path); `pid` is a
+/// task number in Erlang's pid form.
 pub fn active_tasks(state: &AppState) -> HttpResponse {
+    let node = state.snapshot().node_name.clone();
     let mut tasks: Vec<(String, Value)> = state
         .store
         .active_tasks()
         .iter()
         .map(|t| {
             let pid = format!("<0.{}.0>", t.id);
-            (pid.clone(), task_json(t, pid))
+            (pid.clone(), task_json(t, pid, &node))
         })
         .collect();
     tasks.sort_by(|a, b| a.0.cmp(&b.0));
@@ -52,9 +67,9 @@ pub fn active_tasks(state: &AppState) -> HttpResponse {
 
 /// One task; after `node`, `pid` and `process_status`, the members are in
 /// key order, as `couch_task_status` keeps them.
-fn task_json(task: &Task, pid: String) -> Value {
+fn task_json(task: &Task, pid: String, node: &str) -> Value {
     let mut out = Map::new();
-    out.insert("node".into(), json!("nonode@nohost"));
+    out.insert("node".into(), json!(node));
     out.insert("pid".into(), json!(pid));
     out.insert("process_status".into(), json!("running"));
     out.insert("changes_done".into(), json!(task.changes_done));
@@ -139,7 +154,7 @@ pub async fn dbs_info(
     let names: Vec<Value> = if req.method() == "POST" {
         request::require_json_content_type(req)?;
         let body = request::parse_json(
-            &request::read_body(payload, state.config.max_http_request_size).await?,
+            &request::read_body(payload, state.snapshot().max_http_request_size).await?,
         )?;
         match body.get("keys") {
             Some(Value::Array(keys)) => keys.clone(),
@@ -165,15 +180,14 @@ pub async fn dbs_info(
     Ok(response::ok(&out))
 }
 
-/// Most uuids one request may ask for (CouchDB's uuids/max_count).
-const MAX_UUIDS: u64 = 1000;
-
 /// `GET /_uuids` with CouchDB's cache-busting headers: `no-cache`, an
-/// `Expires` in the past, and an `ETag` made from the list.
-pub fn uuids(req: &HttpRequest) -> Result<HttpResponse> {
+/// `Expires` in the past, and an `ETag` made from the list. The ids are
+/// made by `[uuids] algorithm`, at most `[uuids] max_count` of them.
+pub fn uuids(state: &AppState, req: &HttpRequest) -> Result<HttpResponse> {
     use md5::{Digest, Md5};
-    let count = uuid_count(Query::from_request(req).get("count"))?;
-    let list: Vec<String> = (0..count).map(|_| new_uuid()).collect();
+    let max = state.snapshot().uuid_max_count;
+    let count = uuid_count(Query::from_request(req).get("count"), max)?;
+    let list: Vec<String> = (0..count).map(|_| state.settings.new_uuid()).collect();
     let mut digest = Md5::new();
     for uuid in &list {
         digest.update(uuid.as_bytes());
@@ -190,30 +204,26 @@ pub fn uuids(req: &HttpRequest) -> Result<HttpResponse> {
         .body(response::json_line(&json!({"uuids": list}))))
 }
 
-/// `count` as CouchDB reads it: an integer (optional sign), at most
-/// [`MAX_UUIDS`], not negative.
-fn uuid_count(given: Option<&str>) -> Result<u64> {
-    let Some(text) = given else {
-        return Ok(1);
-    };
+/// `count` as CouchDB reads it: an integer (optional sign), too large
+/// above `max`, then not negative.
+fn uuid_count(given: Option<&str>, max: i64) -> Result<u64> {
+    let text = given.unwrap_or("1");
     let not_positive = || Error::bad_request("count must be a positive integer");
     let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(not_positive());
     }
-    let zero = digits.bytes().all(|b| b == b'0');
-    if text.starts_with('-') && !zero {
-        return Err(not_positive());
+    // list_to_integer has no limit: a longer number is beyond any max
+    let n: i128 = match digits.parse::<i128>() {
+        Ok(n) if text.starts_with('-') => -n,
+        Ok(n) => n,
+        Err(_) if text.starts_with('-') => i128::MIN,
+        Err(_) => i128::MAX,
+    };
+    if n > i128::from(max) {
+        return Err(Error::bad_request("count parameter too large"));
     }
-    match digits.parse::<u64>() {
-        Ok(n) if n <= MAX_UUIDS => Ok(n),
-        _ => Err(Error::bad_request("count parameter too large")),
-    }
-}
-
-/// A new document id: 32 lowercase hex digits, as CouchDB's random uuids.
-pub fn new_uuid() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    u64::try_from(n).map_err(|_| not_positive())
 }
 
 #[cfg(test)]
@@ -226,14 +236,26 @@ mod tests {
 
     #[test]
     fn uuid_counts() {
-        assert_eq!(uuid_count(None).ok(), Some(1));
-        assert_eq!(uuid_count(Some("0")).ok(), Some(0));
-        assert_eq!(uuid_count(Some("+7")).ok(), Some(7));
-        assert_eq!(uuid_count(Some("-0")).ok(), Some(0));
+        assert_eq!(uuid_count(None, 1000).ok(), Some(1));
+        assert_eq!(uuid_count(Some("0"), 1000).ok(), Some(0));
+        assert_eq!(uuid_count(Some("+7"), 1000).ok(), Some(7));
+        assert_eq!(uuid_count(Some("-0"), 1000).ok(), Some(0));
+        assert_eq!(uuid_count(Some("1000"), 1000).ok(), Some(1000));
         for bad in ["-1", "abc", "", "1.5", "-"] {
-            assert!(uuid_count(Some(bad)).is_err(), "{bad}");
+            let e = uuid_count(Some(bad), 1000).expect_err(bad);
+            assert_eq!(e.to_string(), "count must be a positive integer");
         }
-        assert!(uuid_count(Some("99999999999999999999999")).is_err());
+        for big in ["1001", "99999999999999999999999999999999999999999"] {
+            let e = uuid_count(Some(big), 1000).expect_err(big);
+            assert_eq!(e.to_string(), "count parameter too large");
+        }
+        assert!(uuid_count(Some("6"), 5).is_err());
+        assert_eq!(
+            uuid_count(Some("-1"), -5)
+                .expect_err("max first")
+                .to_string(),
+            "count parameter too large"
+        );
     }
 
     #[test]

@@ -89,7 +89,7 @@ fn username(form: &[(String, String)]) -> Result<String> {
 }
 
 async fn login(st: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<HttpResponse> {
-    let body = request::read_body(payload, st.config.max_http_request_size).await?;
+    let body = request::read_body(payload, st.snapshot().max_http_request_size).await?;
     let form = login_form(req, &body)?;
     let name = username(&form)?;
     let password = form
@@ -99,7 +99,7 @@ async fn login(st: &AppState, req: &HttpRequest, payload: web::Payload) -> Resul
         .unwrap_or_default();
     let doc = st.user_docs.get(st, &name).await?;
     let creds = st
-        .auth
+        .auth()
         .credentials(&name, doc.as_ref())?
         .unwrap_or(Credentials {
             roles: Vec::new(),
@@ -123,12 +123,12 @@ async fn login(st: &AppState, req: &HttpRequest, payload: web::Payload) -> Resul
             StatusCode::UNAUTHORIZED,
             &json!({"error": "unauthorized", "reason": BAD_CREDENTIALS}),
         );
-        let res = with_cookie(res, &st.auth.set_cookie("", secure, now));
+        let res = with_cookie(res, &st.auth().set_cookie("", secure, now));
         return Ok(redirect(req, res, q.get("fail")));
     }
-    let value = st.auth.make_cookie(&name, &creds.salt, now);
+    let value = st.auth().make_cookie(&name, &creds.salt, now);
     let res = response::ok(&json!({"ok": true, "name": name, "roles": creds.roles}));
-    let res = with_cookie(res, &st.auth.set_cookie(&value, secure, now));
+    let res = with_cookie(res, &st.auth().set_cookie(&value, secure, now));
     Ok(redirect(req, res, q.get("next")))
 }
 
@@ -137,7 +137,7 @@ fn info(st: &AppState, req: &HttpRequest, user: &RequestUser) -> Result<HttpResp
     if user.ctx.name.is_none() && q.get("basic") == Some("true") {
         return Err(Error::Unauthorized("Please login.".into()));
     }
-    let settings = &st.auth.settings;
+    let settings = &st.auth().settings;
     let mut info = Map::new();
     info.insert(
         "authentication_handlers".into(),
@@ -161,7 +161,7 @@ fn info(st: &AppState, req: &HttpRequest, user: &RequestUser) -> Result<HttpResp
 
 fn logout(st: &AppState, req: &HttpRequest) -> HttpResponse {
     let res = response::ok(&json!({"ok": true}));
-    let res = with_cookie(res, &st.auth.set_cookie("", is_https(req), now_secs()));
+    let res = with_cookie(res, &st.auth().set_cookie("", is_https(req), now_secs()));
     let q = Query::from_request(req);
     redirect(req, res, q.get("next"))
 }

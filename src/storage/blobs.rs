@@ -46,22 +46,20 @@ pub struct BlobEntry {
 pub enum Encoding {
     /// As it comes.
     Identity,
-    /// Gzip-compressed on the way in (compressible content types).
-    Compress,
+    /// Gzip-compressed on the way in at this level, 1–9 (compressible
+    /// content types, `[attachments] compression_level`).
+    Compress(u32),
     /// It already arrives gzip-compressed (`Content-Encoding: gzip`, or a
     /// replicator's `"encoding": "gzip"`): stored as it comes.
     Gzipped,
 }
 
-/// CouchDB's `attachment_compression_level`.
-const COMPRESSION_LEVEL: u32 = 8;
-
 /// A gzip stream as `couch_stream:gzip_init` opens one: zlib's
-/// `deflateInit2(level 8, deflated, 16 + 15, memLevel 8, default)`. zlib
+/// `deflateInit2(level, deflated, 16 + 15, memLevel 8, default)`. zlib
 /// writes the gzip header and trailer itself, so the stored bytes, and the
 /// digest and revision ids computed from them, are CouchDB's exactly.
-fn couch_gzip() -> ZlibEncoder<Vec<u8>> {
-    let deflate = flate2::Compress::new_gzip(flate2::Compression::new(COMPRESSION_LEVEL), 15);
+fn couch_gzip(level: u32) -> ZlibEncoder<Vec<u8>> {
+    let deflate = flate2::Compress::new_gzip(flate2::Compression::new(level.clamp(1, 9)), 15);
     ZlibEncoder::new_with_compress(Vec::new(), deflate)
 }
 
@@ -118,7 +116,10 @@ impl BlobStore {
             store: self.clone(),
             blob,
             sink,
-            gzip: (encoding == Encoding::Compress).then(couch_gzip),
+            gzip: match encoding {
+                Encoding::Compress(level) => Some(couch_gzip(level)),
+                Encoding::Identity | Encoding::Gzipped => None,
+            },
             pregzipped: encoding == Encoding::Gzipped,
             stored_md5: Md5::new(),
             identity_md5: Md5::new(),
