@@ -936,7 +936,10 @@ fn mango_request_edges() {
 #[test]
 fn index_on_conflicts() {
     let db = new_db("mango-conflicts");
-    bulk(&db, vec![json!({"_id": "doc", "a": 2}), json!({"_id": "calm"})]);
+    bulk(
+        &db,
+        vec![json!({"_id": "doc", "a": 2}), json!({"_id": "calm"})],
+    );
     let r = post(
         &format!("/{db}/_bulk_docs"),
         &json!({"new_edits": false, "docs": [
@@ -953,7 +956,10 @@ fn index_on_conflicts() {
         json!({"selector": {"_conflicts": {"$exists": true}}, "conflicts": true}),
     );
     assert_eq!(ids(&r), ["doc"]);
-    assert_eq!(r.body["docs"][0]["_rev"], "1-3975759ccff3842adf690a5c10caee42");
+    assert_eq!(
+        r.body["docs"][0]["_rev"],
+        "1-3975759ccff3842adf690a5c10caee42"
+    );
     assert_eq!(
         r.body["docs"][0]["_conflicts"],
         json!(["1-23202479633c2b380f79507a776743d5"])
