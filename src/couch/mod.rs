@@ -3,7 +3,7 @@
 //! Revisions and their ids ([`rev`], [`revid`]), revision trees
 //! ([`revtree`]), the edit rules ([`update`]), document parsing and
 //! rendering ([`doc`]), design-document rules ([`design`]), naming rules
-//! ([`names`]) and sequences ([`seq`]).
+//! ([`names`]), partitioned ids ([`partition`]) and sequences ([`seq`]).
 pub mod attachment;
 pub mod changes;
 pub mod collate;
@@ -11,6 +11,8 @@ pub mod design;
 pub mod doc;
 pub mod mango;
 pub mod names;
+pub mod partition;
+pub mod range;
 pub mod rev;
 pub mod revid;
 pub mod revtree;
