@@ -199,7 +199,7 @@ async fn handle(
         Route::DbsInfo => server::dbs_info(st, &req, payload).await,
         Route::Uuids => server::uuids(&req),
         Route::ActiveTasks => Ok(server::active_tasks(st)),
-        Route::UnknownServer(name) => Err(Error::IllegalDatabaseName(name)),
+        Route::UnknownServer(name) => database::unknown_server(&req, name),
         Route::ServerMissing(_) => Err(Error::not_found("missing")),
         Route::Db(name) => database::handle(st, &req, payload, &name).await,
         Route::DbEndpoint(name, ep) => {
