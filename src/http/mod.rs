@@ -219,9 +219,9 @@ async fn handle(
                 DbEndpoint::EnsureFullCommit => database::ensure_full_commit(st, &req, db).await,
                 DbEndpoint::Compact => database::compact(st, &req, db),
                 DbEndpoint::Changes => changes::handle(st, &req, payload, db).await,
-                DbEndpoint::Index => mango::index(st, &req, payload, db).await,
-                DbEndpoint::Find => mango::find(st, &req, payload, db).await,
-                DbEndpoint::Explain => mango::explain(st, &req, payload, db).await,
+                DbEndpoint::Index => mango::index(st, &req, payload, db, 2).await,
+                DbEndpoint::Find => mango::find(st, &req, payload, db, None).await,
+                DbEndpoint::Explain => mango::explain(st, &req, payload, db, None).await,
             }
         }
         Route::Doc(name, id) => {
