@@ -20,6 +20,7 @@ mod guard;
 mod local;
 mod mango;
 mod multipart;
+mod partition;
 pub mod request;
 pub mod response;
 pub mod router;
@@ -206,9 +207,9 @@ async fn handle(
             let db = st.db(&name)?;
             match ep {
                 DbEndpoint::AllDocs | DbEndpoint::DesignDocs => {
-                    all_docs::handle(st, &req, payload, db, ep).await
+                    all_docs::handle(st, &req, payload, db, ep, None).await
                 }
-                DbEndpoint::AllDocsQueries => all_docs::queries(st, &req, payload, db).await,
+                DbEndpoint::AllDocsQueries => all_docs::queries(st, &req, payload, db, None).await,
                 DbEndpoint::LocalDocs => local::list(st, &req, payload, db).await,
                 DbEndpoint::BulkDocs => bulk::bulk_docs(st, &req, payload, db).await,
                 DbEndpoint::BulkGet => bulk_get::handle(st, &req, payload, db).await,
@@ -240,6 +241,7 @@ async fn handle(
             let db = st.db(&name)?;
             attachment::handle(st, &req, payload, db, id, att).await
         }
+        Route::Partition(name, path) => partition::handle(st, &req, payload, &name, path).await,
     }
 }
 
