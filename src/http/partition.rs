@@ -6,8 +6,11 @@
 //! `/{db}/_partition/{p}` validates the partition first and then wants a
 //! partitioned database; deeper paths want a partitioned database first,
 //! then a valid partition that the query string does not contradict.
-
-use std::sync::Arc;
+//!
+//! `…/_design/{name}/_{action}…` (views) needs the design document (404
+//! `missing` or `deleted`, as `ddoc_cache` answers), and is then answered
+//! as the same path without the partition is today: Settee has no view
+//! engine yet.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
@@ -76,8 +79,13 @@ pub async fn handle(
             _ => Err(Error::not_found("missing")),
         },
         PartitionPath::Design(_, ddoc, rest) => {
+            // The design document is opened before its handler looks at
+            // the method (`handle_design_req`).
+            super::point_op(|| db.record(&ddoc))?
+                .ok_or_else(|| Error::not_found("missing"))?
+                .open_winner()?;
             allowed("GET,HEAD")?;
-            design(st, req, payload, db, ddoc, rest).await
+            attachment::handle(st, req, payload, db, ddoc, rest).await
         }
         PartitionPath::Bare | PartitionPath::Info(_) | PartitionPath::Unknown(_) => {
             Err(Error::not_found("missing"))
@@ -119,22 +127,4 @@ fn info(req: &HttpRequest, db: &Database, partition: &str) -> Result<HttpRespons
         "doc_count": info.doc_count,
         "doc_del_count": info.doc_del_count,
     })))
-}
-
-/// `/{db}/_partition/{p}/_design/{name}/_{action}…`: the design document
-/// must exist (404 `missing` or `deleted` otherwise, as `ddoc_cache`
-/// answers); its handlers (views) are then answered as the same path
-/// without the partition is today.
-async fn design(
-    st: &AppState,
-    req: &HttpRequest,
-    payload: web::Payload,
-    db: Arc<Database>,
-    ddoc: String,
-    rest: String,
-) -> Result<HttpResponse> {
-    super::point_op(|| db.record(&ddoc))?
-        .ok_or_else(|| Error::not_found("missing"))?
-        .open_winner()?;
-    attachment::handle(st, req, payload, db, ddoc, rest).await
 }
