@@ -21,6 +21,9 @@ pub enum Error {
     /// 400 `illegal_docid`.
     #[error("{0}")]
     IllegalDocId(String),
+    /// 400 `illegal_partition`: a partition name CouchDB refuses.
+    #[error("{0}")]
+    IllegalPartition(String),
     /// 400 `doc_validation`.
     #[error("{0}")]
     DocValidation(String),
@@ -123,6 +126,7 @@ impl Error {
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Error::IllegalDatabaseName(_) => (StatusCode::BAD_REQUEST, "illegal_database_name"),
             Error::IllegalDocId(_) => (StatusCode::BAD_REQUEST, "illegal_docid"),
+            Error::IllegalPartition(_) => (StatusCode::BAD_REQUEST, "illegal_partition"),
             Error::DocValidation(_) => (StatusCode::BAD_REQUEST, "doc_validation"),
             Error::InvalidDesignDoc(_) => (StatusCode::BAD_REQUEST, "invalid_design_doc"),
             Error::BadContentType | Error::UnsupportedContentEncoding(_) => {

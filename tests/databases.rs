@@ -39,34 +39,6 @@ fn create_info_delete() {
     delete(&format!("/{name}")).assert_error(404, "not_found", Some("Database does not exist."));
 }
 
-/// Settee has no partitioned databases: CouchDB's answers with the
-/// feature disabled, and `/` does not advertise it.
-#[test]
-fn partitioned_databases_are_refused() {
-    let name = db_name("part");
-    put(&format!("/{name}?partitioned=true"), &json!({})).assert_error(
-        400,
-        "bad_request",
-        Some("Partitioned feature is not enabled."),
-    );
-    put(&format!("/{name}?partitioned=yes"), &json!({})).assert_error(
-        400,
-        "bad_request",
-        Some("Invalid `partitioned` parameter"),
-    );
-    assert_eq!(get(&format!("/{name}")).status, 404);
-    assert_eq!(
-        put(&format!("/{name}?partitioned=false"), &json!({})).status,
-        201
-    );
-    let features = get("/").body["features"].clone();
-    assert!(!features
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|f| f == "partitioned"));
-}
-
 #[test]
 fn recreated_database_is_empty() {
     let name = new_db("recreate");

@@ -14,6 +14,7 @@ mod documents;
 mod durability;
 mod local_docs;
 mod mango;
+mod partitioned;
 mod replication;
 mod replicator_wire;
 mod request_line;

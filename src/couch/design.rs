@@ -45,8 +45,10 @@ enum Step {
     Any,
 }
 
-/// Checks a design document's body (its ordinary members) as CouchDB does.
-pub fn validate(body: &Map<String, Value>) -> Result<()> {
+/// Checks a design document's body (its ordinary members) as CouchDB does;
+/// `options.partitioned: true` needs a partitioned database
+/// (`couch_mrview:validate/2`).
+pub fn validate(body: &Map<String, Value>, db_partitioned: bool) -> Result<()> {
     use Step::{Any, Key};
     use Type::{Array, Boolean, Object, String};
     // A `query` (Mango) design document's map functions are objects.
@@ -87,23 +89,39 @@ pub fn validate(body: &Map<String, Value>) -> Result<()> {
     for path in paths {
         check(body, path, &mut Vec::new())?;
     }
-    if let Some(Value::Object(views)) = body.get("views") {
-        for (name, view) in views.iter().filter(|(name, _)| *name != "lib") {
-            let Value::Object(view) = view else { continue };
-            if !view.contains_key("map") {
+    let views: Vec<(&std::string::String, &Map<std::string::String, Value>)> =
+        match body.get("views") {
+            Some(Value::Object(views)) => views
+                .iter()
+                .filter(|(name, _)| *name != "lib")
+                .filter_map(|(name, view)| view.as_object().map(|v| (name, v)))
+                .collect(),
+            _ => Vec::new(),
+        };
+    // `couch_mrview_util:ddoc_to_mrst/2`, then `couch_mrview:validate/2`.
+    if let Some((name, _)) = views.iter().find(|(_, v)| !v.contains_key("map")) {
+        return Err(Error::InvalidDesignDoc(format!(
+            "View `{name}` must contain map function"
+        )));
+    }
+    let partitioned = body
+        .get("options")
+        .and_then(|o| o.get("partitioned"))
+        .and_then(Value::as_bool);
+    if partitioned == Some(true) && !db_partitioned {
+        return Err(Error::InvalidDesignDoc(
+            "partitioned option cannot be true in a non-partitioned database.".into(),
+        ));
+    }
+    for (_, view) in views {
+        if let Some(Value::String(reduce)) = view.get("reduce") {
+            let builtin = ["_sum", "_count", "_stats", "_approx_count_distinct"]
+                .iter()
+                .any(|b| reduce.starts_with(b));
+            if reduce.starts_with('_') && !builtin {
                 return Err(Error::InvalidDesignDoc(format!(
-                    "View `{name}` must contain map function"
+                    "`{reduce}` is not a supported reduce function."
                 )));
-            }
-            if let Some(Value::String(reduce)) = view.get("reduce") {
-                let builtin = ["_sum", "_count", "_stats", "_approx_count_distinct"]
-                    .iter()
-                    .any(|b| reduce.starts_with(b));
-                if reduce.starts_with('_') && !builtin {
-                    return Err(Error::InvalidDesignDoc(format!(
-                        "`{reduce}` is not a supported reduce function."
-                    )));
-                }
             }
         }
     }
@@ -153,7 +171,26 @@ mod tests {
 
     fn reason(v: Value) -> Option<String> {
         let Value::Object(body) = v else { return None };
-        validate(&body).err().map(|e| e.to_string())
+        validate(&body, false).err().map(|e| e.to_string())
+    }
+
+    #[test]
+    fn partitioned_option_needs_a_partitioned_database() {
+        let ddoc = json!({"options": {"partitioned": true}});
+        let Value::Object(body) = ddoc else { return };
+        assert_eq!(
+            validate(&body, false)
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
+            Some("partitioned option cannot be true in a non-partitioned database.")
+        );
+        assert!(validate(&body, true).is_ok());
+        let global = json!({"options": {"partitioned": false}});
+        let Value::Object(global) = global else {
+            return;
+        };
+        assert!(validate(&global, false).is_ok());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! Revisions and their ids ([`rev`], [`revid`]), revision trees
 //! ([`revtree`]), the edit rules ([`update`]), document parsing and
 //! rendering ([`doc`]), design-document rules ([`design`]), naming rules
-//! ([`names`]), sequences ([`seq`]) and server-made ids ([`uuids`]).
+//! ([`names`]), partitioned ids ([`partition`]), sequences ([`seq`]) and
+//! server-made ids ([`uuids`]).
 pub mod attachment;
 pub mod changes;
 pub mod collate;
@@ -11,6 +12,8 @@ pub mod design;
 pub mod doc;
 pub mod mango;
 pub mod names;
+pub mod partition;
+pub mod range;
 pub mod rev;
 pub mod revid;
 pub mod revtree;

@@ -21,23 +21,52 @@ use crate::couch::seq;
 use crate::error::{Error, Result};
 use crate::storage::{Database, DocRecord};
 
-/// Where a JSON key falls among document ids (all strings): non-strings
-/// collate below (null, booleans, numbers) or above (arrays, objects).
+/// Where a JSON key falls among document ids. `_all_docs` compares keys
+/// with ids in Erlang term order (the by-id tree's raw order), where every
+/// non-string — null, booleans, numbers, arrays, objects — sorts below
+/// every binary.
 #[derive(Debug, Clone, PartialEq)]
 enum KeyPos {
     Low,
     Id(String),
-    High,
 }
 
 impl KeyPos {
     fn of(v: &Value) -> KeyPos {
         match v {
             Value::String(s) => KeyPos::Id(s.clone()),
-            Value::Array(_) | Value::Object(_) => KeyPos::High,
             _ => KeyPos::Low,
         }
     }
+
+    /// Erlang's `max` of a key and an id.
+    fn higher(key: Option<KeyPos>, id: &str) -> KeyPos {
+        match key {
+            Some(KeyPos::Id(s)) if s.as_str() > id => KeyPos::Id(s),
+            _ => KeyPos::Id(id.to_string()),
+        }
+    }
+
+    /// Erlang's `min` of a key and an id.
+    fn lower(key: Option<KeyPos>, id: &str) -> KeyPos {
+        match key {
+            Some(KeyPos::Id(s)) if s.as_str() >= id => KeyPos::Id(id.to_string()),
+            Some(key) => key,
+            None => KeyPos::Id(id.to_string()),
+        }
+    }
+}
+
+/// CouchDB's largest `limit` for a partition query
+/// (`query_server_config.partition_query_limit`, default 268435456).
+const PARTITION_QUERY_LIMIT: u64 = 268_435_456;
+
+/// The ids a scan passes before its first row: CouchDB's `offset` counts
+/// the live ones.
+enum BeforeStart {
+    Nothing,
+    Range(Bound<String>, Bound<String>),
+    Everything,
 }
 
 /// The parameters of one `_all_docs` query.
@@ -54,6 +83,8 @@ pub struct Params {
     pub(super) keys: Option<Vec<Value>>,
     opts: ReadOpts,
     design_only: bool,
+    /// A partition query (`_partition/{p}/_all_docs`, `?partition=`).
+    partition: Option<String>,
 }
 
 fn bool_param(m: &Map<String, Value>, name: &str, default: bool) -> Result<bool> {
@@ -139,6 +170,14 @@ impl Params {
             }
         };
         let meta = bool_param(m, "meta", false)?;
+        let partition = match m.get("partition") {
+            None => None,
+            Some(Value::String(p)) => Some(p.clone()),
+            Some(other) => Some(other.to_string()),
+        };
+        if let Some(p) = &partition {
+            crate::couch::partition::validate_partition(p)?;
+        }
         Ok(Params {
             start,
             end,
@@ -159,6 +198,7 @@ impl Params {
                 att_encoding_info: bool_param(m, "att_encoding_info", false)?,
             },
             design_only: false,
+            partition,
         })
     }
 
@@ -203,6 +243,7 @@ impl Params {
             "start_key_doc_id",
             "endkey_docid",
             "end_key_doc_id",
+            "partition",
         ] {
             if let Some(v) = q.get(name) {
                 m.insert(name.to_string(), Value::String(v.to_string()));
@@ -263,22 +304,32 @@ impl Params {
     /// Lower and upper bounds in id order, or None for an empty range.
     pub(super) fn bounds(&self) -> Option<(Bound<String>, Bound<String>)> {
         let (first, last) = (self.start.clone(), self.end.clone());
-        let (lo, hi, lo_is_start) = if self.descending {
-            (last, first, false)
+        let (lo, hi) = if self.descending {
+            // From the start down to the end: an end below every id
+            // bounds nothing; a start below every id leaves nothing.
+            let lo = match last {
+                None | Some(KeyPos::Low) => Bound::Unbounded,
+                Some(KeyPos::Id(s)) if !self.inclusive_end => Bound::Excluded(s),
+                Some(KeyPos::Id(s)) => Bound::Included(s),
+            };
+            let hi = match first {
+                None => Bound::Unbounded,
+                Some(KeyPos::Low) => return None,
+                Some(KeyPos::Id(s)) => Bound::Included(s),
+            };
+            (lo, hi)
         } else {
-            (first, last, true)
-        };
-        let lo = match lo {
-            None | Some(KeyPos::Low) => Bound::Unbounded,
-            Some(KeyPos::High) => return None,
-            Some(KeyPos::Id(s)) if !lo_is_start && !self.inclusive_end => Bound::Excluded(s),
-            Some(KeyPos::Id(s)) => Bound::Included(s),
-        };
-        let hi = match hi {
-            None | Some(KeyPos::High) => Bound::Unbounded,
-            Some(KeyPos::Low) => return None,
-            Some(KeyPos::Id(s)) if lo_is_start && !self.inclusive_end => Bound::Excluded(s),
-            Some(KeyPos::Id(s)) => Bound::Included(s),
+            let lo = match first {
+                None | Some(KeyPos::Low) => Bound::Unbounded,
+                Some(KeyPos::Id(s)) => Bound::Included(s),
+            };
+            let hi = match last {
+                None => Bound::Unbounded,
+                Some(KeyPos::Low) => return None,
+                Some(KeyPos::Id(s)) if !self.inclusive_end => Bound::Excluded(s),
+                Some(KeyPos::Id(s)) => Bound::Included(s),
+            };
+            (lo, hi)
         };
         let (lo, hi) = if self.design_only {
             narrow_to_design(lo, hi)
@@ -286,6 +337,81 @@ impl Params {
             (lo, hi)
         };
         Some((lo, hi))
+    }
+
+    /// The ids before the start of the scan, whatever its end.
+    fn before_start(&self) -> BeforeStart {
+        if self.descending {
+            let mut hi = match &self.start {
+                None => Bound::Unbounded,
+                Some(KeyPos::Low) => return BeforeStart::Everything,
+                Some(KeyPos::Id(s)) => Bound::Included(s.clone()),
+            };
+            if self.design_only {
+                hi = narrow_to_design(Bound::Unbounded, hi).1;
+            }
+            match hi {
+                Bound::Unbounded => BeforeStart::Nothing,
+                Bound::Included(s) => BeforeStart::Range(Bound::Excluded(s), Bound::Unbounded),
+                Bound::Excluded(s) => BeforeStart::Range(Bound::Included(s), Bound::Unbounded),
+            }
+        } else {
+            let mut lo = match &self.start {
+                None | Some(KeyPos::Low) => Bound::Unbounded,
+                Some(KeyPos::Id(s)) => Bound::Included(s.clone()),
+            };
+            if self.design_only {
+                lo = narrow_to_design(lo, Bound::Unbounded).0;
+            }
+            match lo {
+                Bound::Unbounded => BeforeStart::Nothing,
+                Bound::Included(s) => BeforeStart::Range(Bound::Unbounded, Bound::Excluded(s)),
+                Bound::Excluded(s) => BeforeStart::Range(Bound::Unbounded, Bound::Included(s)),
+            }
+        }
+    }
+
+    /// Applies what a query needs of the database before it runs: a
+    /// partition query wants a partitioned database, a `limit` within the
+    /// partition query limit, and reads only the partition's ids
+    /// (`couch_mrview_util:apply_all_docs_partition`: the start and end
+    /// keys are clamped to `partition:` .. `partition;`, in Erlang order).
+    /// In a partitioned database every requested key must name a partition
+    /// (CouchDB finds its shard by it).
+    fn prepare(&mut self, db: &Database) -> Result<()> {
+        if let Some(keys) = &self.keys {
+            if db.partitioned() {
+                for key in keys.iter().filter_map(Value::as_str) {
+                    crate::couch::partition::check_lookup(key)?;
+                }
+            }
+        }
+        let Some(p) = self.partition.clone() else {
+            return Ok(());
+        };
+        if !db.partitioned() {
+            return Err(Error::QueryParseError(
+                "`partition` parameter is not supported on this db".into(),
+            ));
+        }
+        if self.limit.is_some_and(|l| l > PARTITION_QUERY_LIMIT) {
+            return Err(Error::QueryParseError(format!(
+                "Limit is too large, must not exceed {PARTITION_QUERY_LIMIT}"
+            )));
+        }
+        let (first, past) = (
+            crate::couch::partition::start_key(&p),
+            crate::couch::partition::end_key(&p),
+        );
+        let (start, end) = (self.start.take(), self.end.take());
+        if self.descending {
+            self.start = Some(KeyPos::lower(start, &past));
+            self.end = Some(KeyPos::higher(end, &first));
+        } else {
+            self.start = Some(KeyPos::higher(start, &first));
+            self.end = Some(KeyPos::lower(end, &past));
+        }
+        Ok(())
     }
 }
 
@@ -319,9 +445,14 @@ pub async fn handle(
     payload: web::Payload,
     db: Arc<Database>,
     ep: DbEndpoint,
+    partition: Option<String>,
 ) -> Result<HttpResponse> {
     let mut params = Params::from_request(state, req, payload).await?;
     params.design_only = ep == DbEndpoint::DesignDocs;
+    if partition.is_some() {
+        params.partition = partition;
+    }
+    params.prepare(&db)?;
     Ok(response::stream_from_blocking(
         StatusCode::OK,
         move |sender| {
@@ -431,14 +562,19 @@ pub fn query<S: RowSink>(db: &Database, p: &Params, sink: &mut S) -> Result<()> 
         rows.sink.end();
         return Ok(());
     }
+    let before = match p.before_start() {
+        BeforeStart::Nothing => 0,
+        BeforeStart::Everything => total,
+        BeforeStart::Range(lo, hi) => db.count_live(as_ref_bound(&lo), as_ref_bound(&hi))?,
+    };
+    let offset = (before + p.skip).min(total);
     let Some((lo, hi)) = p.bounds() else {
-        if rows.sink.begin(total, Some(0), update_seq) {
+        if rows.sink.begin(total, Some(offset), update_seq) {
             rows.sink.end();
         }
         return Ok(());
     };
-    let offset = count_live_before(db, p, &lo, &hi)? + p.skip;
-    if !rows.sink.begin(total, Some(offset.min(total)), update_seq) {
+    if !rows.sink.begin(total, Some(offset), update_seq) {
         return Ok(());
     }
     let mut to_skip = p.skip;
@@ -461,38 +597,6 @@ pub fn query<S: RowSink>(db: &Database, p: &Params, sink: &mut S) -> Result<()> 
     }
     rows.sink.end();
     Ok(())
-}
-
-/// Live documents that sort before the first row (CouchDB's `offset`).
-fn count_live_before(
-    db: &Database,
-    p: &Params,
-    lo: &Bound<String>,
-    hi: &Bound<String>,
-) -> Result<u64> {
-    let before: (Bound<&str>, Bound<&str>) = if p.descending {
-        let flip = match hi {
-            Bound::Included(s) => Bound::Excluded(s.as_str()),
-            Bound::Excluded(s) => Bound::Included(s.as_str()),
-            Bound::Unbounded => return Ok(0),
-        };
-        (flip, Bound::Unbounded)
-    } else {
-        let flip = match lo {
-            Bound::Included(s) => Bound::Excluded(s.as_str()),
-            Bound::Excluded(s) => Bound::Included(s.as_str()),
-            Bound::Unbounded => return Ok(0),
-        };
-        (Bound::Unbounded, flip)
-    };
-    let mut n = 0;
-    for item in db.docs_range(before.0, before.1, false) {
-        let (_, record) = item?;
-        if !record.deleted() {
-            n += 1;
-        }
-    }
-    Ok(n)
 }
 
 /// The row for one requested key: found, deleted, or `not_found`.
@@ -563,18 +667,43 @@ pub async fn queries(
     req: &HttpRequest,
     payload: web::Payload,
     db: Arc<Database>,
+    partition: Option<String>,
 ) -> Result<HttpResponse> {
     request::require_json_content_type(req)?;
     let body = request::parse_json(
         &request::read_body(payload, state.snapshot().max_http_request_size).await?,
     )?;
+    // The query string's `partition` (or the path's) applies to every query.
+    let partition = partition.or_else(|| {
+        Query::from_request(req)
+            .get("partition")
+            .map(str::to_string)
+    });
+    if let Some(p) = &partition {
+        crate::couch::partition::validate_partition(p)?;
+    }
     let Some(Value::Array(list)) = body.get("queries") else {
         return Err(Error::bad_request("`queries` member must be an array."));
     };
     let params: Vec<Params> = list
         .iter()
         .map(|q| match q {
-            Value::Object(m) => Params::from_json(m),
+            Value::Object(m) => {
+                let mut p = Params::from_json(m)?;
+                // A query of one key is that key's range here (CouchDB
+                // answers it with an offset, and within a partition).
+                if let Some([only]) = p.keys.as_deref() {
+                    p.start = Some(KeyPos::of(only));
+                    p.end = p.start.clone();
+                    p.inclusive_end = true;
+                    p.keys = None;
+                }
+                if partition.is_some() {
+                    p.partition = partition.clone();
+                }
+                p.prepare(&db)?;
+                Ok(p)
+            }
             _ => Err(Error::bad_request("Each query must be a JSON object")),
         })
         .collect::<Result<_>>()?;

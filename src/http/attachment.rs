@@ -175,6 +175,16 @@ pub async fn handle(
         ));
     }
     validate_doc_id(&id)?;
+    // A write without `rev` creates the document: its id is checked as a
+    // new document's (`db_attachment_req`); otherwise it is looked up.
+    let creates = matches!(req.method().as_str(), "PUT" | "DELETE")
+        && !Query::from_request(req).has("rev")
+        && request::header_str(req, header::IF_MATCH).is_none();
+    if creates {
+        super::document::check_write_id(&db, &id)?;
+    } else {
+        super::document::check_lookup_id(&db, &id)?;
+    }
     match req.method().as_str() {
         "GET" | "HEAD" => get(req, db, id, name).await,
         "PUT" => put(state, req, payload, db, id, name).await,

@@ -354,7 +354,7 @@ pub fn is_https(req: &HttpRequest) -> bool {
 pub fn ensure_users_db(store: &crate::storage::Store, name: &str) -> Result<()> {
     match store.get_db(name) {
         Ok(_) => Ok(()),
-        Err(Error::NotFound(_)) => match store.create_db(name) {
+        Err(Error::NotFound(_)) => match store.create_db(name, false) {
             Ok(_) | Err(Error::FileExists) => Ok(()),
             Err(e) => Err(e),
         },

@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::document::{check_size, save};
+use super::document::{check_lookup_id, check_size, check_write_id, save};
 use super::request;
 use super::{blocking, response, AppState};
 use crate::couch::doc;
@@ -44,12 +44,17 @@ pub async fn bulk_docs(
     };
     let mut parsed = Vec::with_capacity(docs.len());
     let mut local = Vec::new();
+    let mut generated = false;
     for (i, raw) in docs.into_iter().enumerate() {
         let size = if raw.is_object() { json_len(&raw) } else { 0 };
         let mut d = doc::parse_doc(raw)?;
+        if let Some(id) = &d.id {
+            check_write_id(&db, id)?;
+        }
         if !new_edits {
             doc::require_replicated_rev(&d)?;
         }
+        generated |= d.id.is_none();
         let id =
             d.id.get_or_insert_with(|| state.settings.new_uuid())
                 .clone();
@@ -58,6 +63,12 @@ pub async fn bulk_docs(
         }
         check_size(state, &id, size)?;
         parsed.push(d);
+    }
+    // A generated id has no partition: CouchDB cannot find its shard.
+    if generated && db.partitioned() {
+        return Err(Error::IllegalDocId(
+            "Doc id must be of form partition:id".into(),
+        ));
     }
     if new_edits && body.get("all_or_nothing") == Some(&Value::Bool(true)) && !parsed.is_empty() {
         return Ok(all_or_nothing_refused(&parsed));
@@ -147,6 +158,9 @@ pub async fn revs_diff(
     let body =
         request::json_object_body(req, payload, state.snapshot().max_http_request_size).await?;
     let mut wanted: Vec<(String, Vec<Rev>)> = Vec::with_capacity(body.len());
+    for id in body.keys() {
+        check_lookup_id(&db, id)?;
+    }
     for (id, revs) in body {
         let Value::Array(list) = revs else {
             return Err(Error::bad_request("Revisions must be a JSON array"));

@@ -49,7 +49,8 @@ pub async fn handle(
     let Some(Value::Array(docs)) = body.remove("docs") else {
         return Err(Error::bad_request("Missing JSON list of 'docs'."));
     };
-    let items: Vec<Item> = docs.iter().map(Item::parse).collect();
+    let partitioned = db.partitioned();
+    let items: Vec<Item> = docs.iter().map(|d| Item::parse(d, partitioned)).collect();
     if !wants_multipart(req) {
         let results = blocking(move || {
             items
@@ -131,7 +132,9 @@ enum Item {
 }
 
 impl Item {
-    fn parse(value: &Value) -> Item {
+    /// `bulk_get_parse_doc_id`: the id is checked as a write would check
+    /// it (`couch_db:validate_docid/2`), before the revisions.
+    fn parse(value: &Value, partitioned: bool) -> Item {
         let bad = |id: Value, rev: Value, error: &'static str, reason: &str| Item::Bad {
             id,
             rev,
@@ -165,7 +168,11 @@ impl Item {
                 "Document id must be a string",
             );
         };
-        if let Err(e) = validate_doc_id(id) {
+        let checked = validate_doc_id(id).and_then(|_| match partitioned {
+            true => crate::couch::partition::validate_doc_id(id),
+            false => Ok(()),
+        });
+        if let Err(e) = checked {
             let (_, name) = e.status_and_name();
             return bad(id_value.clone(), Value::Null, name, &e.to_string());
         }

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::request::{self, Query};
 use super::{blocking, document, response, AppState};
 use crate::couch::names::validate_db_name;
+use crate::couch::partition;
 use crate::couch::seq;
 use crate::error::{Error, Result};
 use crate::storage::Database;
@@ -22,11 +23,14 @@ pub async fn handle(
 ) -> Result<HttpResponse> {
     match req.method().as_str() {
         "PUT" => {
-            check_partitioned(req)?;
+            let partitioned = create_options(&Query::from_request(req))?;
             validate_db_name(name)?;
+            if partitioned {
+                partition::validate_db_name(name)?;
+            }
             let store = state.store.clone();
             let owned = name.to_string();
-            blocking(move || store.create_db(&owned).map(|_| ())).await?;
+            blocking(move || store.create_db(&owned, partitioned).map(|_| ())).await?;
             state.store.commit().sync().await?;
             Ok(HttpResponse::Created()
                 .insert_header((header::LOCATION, location(req, name)))
@@ -58,6 +62,16 @@ pub async fn handle(
     }
 }
 
+/// Another `/_…` path: a database name Settee does not serve. A `PUT`
+/// checks its options first, and `?partitioned=true` on one of CouchDB's
+/// system database names says so, as CouchDB does.
+pub fn unknown_server(req: &HttpRequest, name: String) -> Result<HttpResponse> {
+    if req.method() == "PUT" && create_options(&Query::from_request(req))? {
+        partition::validate_db_name(&name)?;
+    }
+    Err(Error::IllegalDatabaseName(name))
+}
+
 /// `GET /{db}` as CouchDB 3.4 shapes it.
 pub fn info_json(db: &Database) -> Value {
     let info = db.info();
@@ -70,7 +84,7 @@ pub fn info_json(db: &Database) -> Value {
         "purge_seq": seq::encode(0),
         "update_seq": seq::encode(info.update_seq),
         "sizes": {"file": file, "external": info.external, "active": info.active},
-        "props": {},
+        "props": if info.partitioned { json!({"partitioned": true}) } else { json!({}) },
         "doc_del_count": info.doc_del_count,
         "doc_count": info.doc_count,
         "disk_format_version": 8,
@@ -174,14 +188,55 @@ pub fn compact(_state: &AppState, req: &HttpRequest, db: Arc<Database>) -> Resul
     Ok(response::json(StatusCode::ACCEPTED, &json!({"ok": true})))
 }
 
-/// `?partitioned=` on `PUT /{db}`. Settee has no partitioned databases,
-/// so `true` gets CouchDB's answer when the feature is disabled.
-fn check_partitioned(req: &HttpRequest) -> Result<()> {
-    match Query::from_request(req).get("partitioned") {
-        None | Some("false") => Ok(()),
-        Some("true") => Err(Error::bad_request("Partitioned feature is not enabled.")),
+/// The options of `PUT /{db}`, checked in CouchDB's order
+/// (`chttpd_db:create_db_req`): `n` and `q` (accepted, a single node has
+/// one copy of one shard), `placement`, `engine` (only `couch`), and
+/// `partitioned`, which is returned.
+pub fn create_options(q: &Query) -> Result<bool> {
+    for name in ["n", "q"] {
+        if let Some(v) = q.get(name) {
+            if !is_positive_int(v) {
+                return Err(Error::bad_request(format!(
+                    "The `{name}` value should be a positive integer."
+                )));
+            }
+        }
+    }
+    if let Some(v) = q.get("placement") {
+        // `string:tokens/2` drops empty tokens; each rule is `zone:n`.
+        let valid = !v.is_empty()
+            && v.split(',').filter(|r| !r.is_empty()).all(|rule| {
+                let parts: Vec<&str> = rule.split(':').filter(|p| !p.is_empty()).collect();
+                matches!(parts.as_slice(), [_, n] if is_positive_int(n))
+            });
+        if !valid {
+            return Err(Error::bad_request(
+                "The `placement` value should be in a format `zone:n`.",
+            ));
+        }
+    }
+    if q.get("engine").is_some_and(|e| e != "couch") {
+        return Err(Error::bad_request("invalid_engine_extension"));
+    }
+    match q.get("partitioned") {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
         Some(_) => Err(Error::bad_request("Invalid `partitioned` parameter")),
     }
+}
+
+/// `couch_util:validate_positive_int/1` on a string: Erlang's
+/// `list_to_integer` (an optional sign, then digits) above zero.
+fn is_positive_int(v: &str) -> bool {
+    let (negative, digits) = match v.as_bytes().first() {
+        Some(b'-') => (true, &v[1..]),
+        Some(b'+') => (false, &v[1..]),
+        _ => (false, v),
+    };
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !negative
+        && digits.bytes().any(|b| b != b'0')
 }
 
 fn has_body(req: &HttpRequest) -> bool {
@@ -198,4 +253,45 @@ fn location(req: &HttpRequest, name: &str) -> String {
         info.host(),
         document::encode_segment(name)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(qs: &str) -> std::result::Result<bool, String> {
+        create_options(&Query::parse(qs)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn create_options_as_couchdb_checks_them() {
+        assert_eq!(options(""), Ok(false));
+        assert_eq!(options("partitioned=true&q=1&n=3"), Ok(true));
+        assert_eq!(options("partitioned=false"), Ok(false));
+        assert_eq!(options("q=%2B3&n=03"), Ok(false));
+        let q_err = Err("The `q` value should be a positive integer.".to_string());
+        // `+` in a query string is a space.
+        for bad in ["q=0", "q=-1", "q=1.5", "q=abc", "q=", "q=-0", "q=+3"] {
+            assert_eq!(options(bad), q_err, "{bad}");
+        }
+        // `n` is checked first, then `q`, then the rest.
+        assert_eq!(
+            options("q=x&n=y&partitioned=x"),
+            Err("The `n` value should be a positive integer.".to_string())
+        );
+        assert_eq!(
+            options("placement="),
+            Err("The `placement` value should be in a format `zone:n`.".to_string())
+        );
+        assert_eq!(options("placement=a:1,b:2"), Ok(false));
+        assert_eq!(options("engine=couch"), Ok(false));
+        assert_eq!(
+            options("engine=x"),
+            Err("invalid_engine_extension".to_string())
+        );
+        assert_eq!(
+            options("partitioned=True"),
+            Err("Invalid `partitioned` parameter".to_string())
+        );
+    }
 }

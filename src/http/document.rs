@@ -277,6 +277,26 @@ pub fn check_size(state: &AppState, id: &str, len: usize) -> Result<()> {
     Ok(())
 }
 
+/// The id rules of a write (`couch_db:validate_docid/2`): CouchDB's, and
+/// in a partitioned database `partition:docid` as well.
+pub fn check_write_id(db: &Database, id: &str) -> Result<DocIdKind> {
+    let kind = validate_doc_id(id)?;
+    if db.partitioned() {
+        crate::couch::partition::validate_doc_id(id)?;
+    }
+    Ok(kind)
+}
+
+/// What an id must be to be looked up: in a partitioned database CouchDB
+/// finds a document's shard by its partition, so an id without one (and
+/// not starting with `_`) is refused.
+pub fn check_lookup_id(db: &Database, id: &str) -> Result<()> {
+    if db.partitioned() {
+        crate::couch::partition::check_lookup(id)?;
+    }
+    Ok(())
+}
+
 pub async fn handle(
     state: &AppState,
     req: &HttpRequest,
@@ -285,6 +305,13 @@ pub async fn handle(
     id: String,
 ) -> Result<HttpResponse> {
     let kind = validate_doc_id(&id)?;
+    match req.method().as_str() {
+        "PUT" | "POST" => check_write_id(&db, &id)?,
+        _ => {
+            check_lookup_id(&db, &id)?;
+            kind
+        }
+    };
     match req.method().as_str() {
         "GET" | "HEAD" => get(req, db, id).await,
         "PUT" => put(state, req, payload, db, id).await,
@@ -669,6 +696,11 @@ pub async fn post_to_db(
     let raw = request::read_body(payload, state.snapshot().max_http_request_size).await?;
     let mut doc = doc::parse_doc(request::parse_json(&raw)?)?;
     let _gc = db.blob_guard().await;
+    // A given id is checked now; a generated one (no partition) is
+    // refused by the write in a partitioned database, as in CouchDB.
+    if let Some(id) = &doc.id {
+        check_write_id(&db, id)?;
+    }
     let id = doc.id.clone().unwrap_or_else(|| state.settings.new_uuid());
     check_size(state, &id, raw.len())?;
     let batch = q.get("batch") == Some("ok");
@@ -743,7 +775,7 @@ async fn copy(
     let q = Query::from_request(req);
     let (dest_id, dest_rev) =
         request::copy_destination(req, state.snapshot().decode_plus_to_space)?;
-    let dest_kind = validate_doc_id(&dest_id)?;
+    let dest_kind = check_write_id(&db, &dest_id)?;
     let src_rev = request::rev_param(req, &q)?;
     let reader = db.clone();
     // The source revision's stored body, attachments included (they are

@@ -6,6 +6,9 @@
 //!   for the anonymous, `403` otherwise, "You are not a db or server
 //!   admin."), a per-document error inside `_bulk_docs`, and must pass
 //!   CouchDB's structural checks (`couch::design`, `invalid_design_doc`);
+//! - in a partitioned database, every id but `_design/…` and `_local/…`
+//!   must be `partition:docid` (handlers check it for the whole request
+//!   first, as CouchDB does; this refuses what any other writer sends);
 //! - in the users database: a user writes only their own document (else
 //!   the whole request is `404 missing`), a clear `password` is hashed
 //!   (PBKDF2, on a blocking thread), and the `_design/_auth` validation
@@ -23,9 +26,9 @@ use crate::auth::access::{decide, Access, Security};
 use crate::auth::password::Prf;
 use crate::auth::users::{self, UserDocWrite};
 use crate::auth::{enforce, UserCtx};
-use crate::couch::design;
 use crate::couch::doc::NewDoc;
 use crate::couch::update::Edited;
+use crate::couch::{design, partition};
 use crate::error::{Error, Result};
 use crate::storage::Database;
 
@@ -84,7 +87,16 @@ pub async fn screen(
     new_edits: bool,
 ) -> Result<(Vec<NewDoc>, Screened)> {
     let users_db = db.name() == st.auth().settings.authentication_db;
-    if !users_db && !docs.iter().any(is_design) {
+    // Handlers refuse a bad id in a partitioned database for the whole
+    // request, as CouchDB does; this catches any writer that did not.
+    let bad_partition = |d: &NewDoc| match d.id.as_deref() {
+        Some(id) if db.partitioned() && !id.starts_with("_local/") => {
+            partition::validate_doc_id(id).err()
+        }
+        _ => None,
+    };
+    if !users_db && !docs.iter().any(is_design) && !docs.iter().any(|d| bad_partition(d).is_some())
+    {
         return Ok((
             docs,
             Screened {
@@ -98,13 +110,16 @@ pub async fn screen(
     let mut verdicts: Vec<Option<Error>> = docs
         .iter()
         .map(|d| {
+            if let Some(e) = bad_partition(d) {
+                return Some(e);
+            }
             if !is_design(d) {
                 return None;
             }
             enforce(decide(&ctx, Some(&sec), Access::DbAdmin))
                 .and_then(|()| match d.deleted {
                     true => Ok(()),
-                    false => design::validate(&d.body),
+                    false => design::validate(&d.body, db.partitioned()),
                 })
                 .err()
         })

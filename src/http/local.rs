@@ -126,7 +126,7 @@ async fn copy(
 ) -> Result<HttpResponse> {
     let (dest_id, dest_rev) =
         request::copy_destination(req, state.snapshot().decode_plus_to_space)?;
-    let dest_kind = crate::couch::names::validate_doc_id(&dest_id)?;
+    let dest_kind = super::document::check_write_id(&db, &dest_id)?;
     let source = point_op(|| db.local_get(id))?.ok_or_else(|| Error::not_found("missing"))?;
     let body: Map<String, Value> =
         serde_json::from_str(&source.body).map_err(|e| Error::Corrupt(e.to_string()))?;

@@ -29,6 +29,7 @@ use crate::couch::mango::index::{check_language, remove_from, IndexDef, IndexKin
 use crate::couch::mango::plan::{self, end_key, id_bounds, scan_bounds, start_key, Plan, Strategy};
 use crate::couch::mango::query::{decode_bookmark, encode_bookmark, extract_fields, FindRequest};
 use crate::couch::mango::Selector;
+use crate::couch::range::{max_lower, min_upper};
 use crate::error::{Error, Result};
 use crate::storage::{Database, LiveDoc};
 
@@ -56,25 +57,28 @@ fn read_indexes(db: &Database) -> Result<Vec<IndexDef>> {
             continue;
         };
         if let Some(body) = db.body(&id, &rev)? {
-            out.extend(IndexDef::from_ddoc(&id, &body));
+            out.extend(IndexDef::from_ddoc(&id, &body, db.partitioned()));
         }
     }
     Ok(out)
 }
 
-/// `/{db}/_index…`: the segments after `_index` decide the operation.
+/// `/{db}/_index…` (or `/{db}/_partition/{p}/_index…`, the same): the
+/// segments after `_index` decide the operation; `before` is how many
+/// path segments come up to and including `_index`.
 pub async fn index(
     state: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
     db: Arc<Database>,
+    before: usize,
 ) -> Result<HttpResponse> {
     let plus_to_space = state.snapshot().decode_plus_to_space;
     let segs: Vec<String> = req
         .path()
         .split('/')
         .filter(|s| !s.is_empty())
-        .skip(2)
+        .skip(before)
         .map(|s| super::router::unquote_with(s, plus_to_space))
         .collect();
     let method = req.method().as_str();
@@ -209,6 +213,7 @@ async fn create(
     crate::couch::names::validate_doc_id(&idx.ddoc)?;
     let (reader, id) = (Arc::clone(&db), idx.ddoc.clone());
     let existing = blocking(move || ddoc_body(&reader, &id)).await?;
+    let is_new = existing.is_none();
     let (rev, current) = match existing {
         Some((rev, body)) => {
             check_language(&body)?;
@@ -220,10 +225,10 @@ async fn create(
             (None, fresh)
         }
     };
-    let status = match idx.add_to(&current) {
+    let status = match idx.add_to(&current, is_new, &idx.ddoc)? {
         None => "exists",
         Some(new_body) => {
-            let defs = IndexDef::from_ddoc(&idx.ddoc, &new_body);
+            let defs = IndexDef::from_ddoc(&idx.ddoc, &new_body, db.partitioned());
             write_ddoc(state, &db, &idx.ddoc, rev.as_deref(), Some(new_body)).await?;
             // Build in the background so the first query finds it ready.
             if let Some(def) = defs.into_iter().find(|d| d.name == idx.name) {
@@ -355,23 +360,57 @@ async fn bulk_delete(
     Ok(response::ok(&json!({"success": success, "fail": fail})))
 }
 
+/// A `_find` / `_explain` body with the query string's (or the path's)
+/// partition, as `mango_httpd:maybe_set_partition/1` sets it: added when
+/// the body has none; a body naming one as well is refused, whatever it
+/// names (CouchDB compares the string with a binary, which never match).
+async fn find_body(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    partition: Option<String>,
+) -> Result<FindRequest> {
+    let mut body = json_body(state, req, payload).await?;
+    let partition = partition.or_else(|| {
+        Query::from_request(req)
+            .get("partition")
+            .map(str::to_string)
+    });
+    if let (Some(p), Value::Object(members)) = (partition, &mut body) {
+        match members.get("partition") {
+            None => {
+                members.insert("partition".into(), Value::String(p));
+            }
+            Some(other) => {
+                return Err(crate::couch::mango::error::unknown_error(
+                    "mango_httpd",
+                    "bad_partition",
+                    other,
+                ))
+            }
+        }
+    }
+    let find = FindRequest::parse(&body)?;
+    if let Some(b) = &find.bookmark {
+        decode_bookmark(b)?;
+    }
+    Ok(find)
+}
+
 /// Parses an `_explain` body and plans it on the blocking pool.
 async fn prepare(
     state: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
     db: &Arc<Database>,
+    partition: Option<String>,
 ) -> Result<(FindRequest, std::result::Result<Plan, Vec<Value>>)> {
-    let body = json_body(state, req, payload).await?;
-    let find = FindRequest::parse(&body)?;
-    if let Some(b) = &find.bookmark {
-        decode_bookmark(b)?;
-    }
+    let find = find_body(state, req, payload, partition).await?;
     let reader = Arc::clone(db);
     let f = find.clone();
     let plan = blocking(move || {
         let defs = list_indexes(&reader)?;
-        Ok(match plan::plan(&f, &defs, true)? {
+        Ok(match plan::plan(&f, &defs, true, reader.partitioned())? {
             Some(p) => Ok(p),
             None => Err(plan::candidates_without_plan(&f, &defs)),
         })
@@ -385,8 +424,9 @@ pub async fn explain(
     req: &HttpRequest,
     payload: web::Payload,
     db: Arc<Database>,
+    partition: Option<String>,
 ) -> Result<HttpResponse> {
-    let (find, planned) = prepare(state, req, payload, &db).await?;
+    let (find, planned) = prepare(state, req, payload, &db, partition).await?;
     let sel = find.selector.root();
     // What CouchDB would report; Settee's own choice is in `settee_plan`.
     let (plan, shown, candidates) = match &planned {
@@ -403,7 +443,7 @@ pub async fn explain(
         "index".into(),
         shown.map_or(Value::Null, |p| p.index.to_json()),
     );
-    out.insert("partitioned".into(), Value::Bool(false));
+    out.insert("partitioned".into(), Value::Bool(db.partitioned()));
     out.insert("selector".into(), find.selector.to_json());
     out.insert("opts".into(), find.opts_json());
     out.insert("limit".into(), json!(find.limit));
@@ -462,7 +502,7 @@ fn mrargs(p: &Plan, find: &FindRequest) -> Value {
         "include_docs": !p.covering && find.r <= 1,
         "view_type": "map",
         "reduce": false,
-        "partition": null,
+        "partition": find.partition,
         "start_key": start,
         "end_key": end,
         "direction": if p.descending { "rev" } else { "fwd" },
@@ -481,13 +521,10 @@ pub async fn find(
     req: &HttpRequest,
     payload: web::Payload,
     db: Arc<Database>,
+    partition: Option<String>,
 ) -> Result<HttpResponse> {
     let started = Instant::now();
-    let body = json_body(state, req, payload).await?;
-    let find = FindRequest::parse(&body)?;
-    if let Some(b) = &find.bookmark {
-        decode_bookmark(b)?;
-    }
+    let find = find_body(state, req, payload, partition).await?;
     if find.limit <= BUFFERED_LIMIT {
         // Plan, catch the index up and run in one blocking task.
         let out = blocking(move || {
@@ -516,13 +553,19 @@ pub async fn find(
 /// request says `update: false` or `stale: "ok"`).
 fn ready_plan(db: &Database, find: &FindRequest) -> Result<Plan> {
     let defs = list_indexes(db)?;
-    let Some(plan) = plan::plan(find, &defs, false)? else {
+    let Some(plan) = plan::plan(find, &defs, false, db.partitioned())? else {
         return Err(mango(
             400,
             "no_usable_index",
             "No index exists for this sort, try indexing by the sort fields.",
         ));
     };
+    // `fabric_view:get_shards/2`, as the query starts.
+    if find.partition.is_some() && !db.partitioned() {
+        return Err(Error::bad_request(
+            "partition specified on non-partitioned db",
+        ));
+    }
     if plan.index.kind == IndexKind::Json && find.update {
         db.update_index(&plan.index)?;
     }
@@ -663,6 +706,37 @@ fn derived_doc(def: &IndexDef, id: &str, values: &[Option<Value>]) -> Value {
     doc
 }
 
+/// An `_all_docs` id range, narrowed to a partition's ids for a partition
+/// query (`couch_mrview_util:apply_all_docs_partition/2`).
+fn partition_ids(
+    lo: Bound<String>,
+    hi: Bound<String>,
+    partition: Option<&str>,
+) -> (Bound<String>, Bound<String>) {
+    match partition {
+        None => (lo, hi),
+        Some(p) => (
+            max_lower(lo, Bound::Included(crate::couch::partition::start_key(p))),
+            min_upper(hi, Bound::Excluded(crate::couch::partition::end_key(p))),
+        ),
+    }
+}
+
+/// The index scan bounds for the ranges, within the partition's entries
+/// for a partition query on a partitioned index.
+fn prefixed_bounds(
+    def: &IndexDef,
+    ranges: &[plan::Range],
+    partition: Option<&str>,
+) -> (Vec<u8>, Vec<u8>) {
+    let (lo, hi) = scan_bounds(ranges);
+    let prefix = def.scan_prefix(partition);
+    (
+        [prefix.as_slice(), &lo].concat(),
+        [prefix.as_slice(), &hi].concat(),
+    )
+}
+
 fn bound_str(b: &Bound<String>) -> Bound<&str> {
     match b {
         Bound::Included(s) => Bound::Included(s.as_str()),
@@ -696,6 +770,7 @@ fn run(
         ..ReadOpts::default()
     };
     let sel = &find.selector;
+    let part = find.partition.as_deref();
     if let Some(ranges) = &plan.ranges {
         match (plan.index.kind, plan.strategy) {
             (IndexKind::AllDocs, _) => {
@@ -704,12 +779,12 @@ fn run(
                     .as_ref()
                     .map(|a| String::from_utf8_lossy(a).into_owned());
                 let bound = |b: Option<String>| b.map_or(Bound::Unbounded, Bound::Included);
-                let (mut lo, mut hi) = (bound(s), bound(e));
+                let (mut lo, mut hi) = partition_ids(bound(s), bound(e), part);
                 if let Some(a) = after_id {
                     if plan.descending {
-                        hi = Bound::Excluded(a);
+                        hi = min_upper(hi, Bound::Excluded(a));
                     } else {
-                        lo = Bound::Excluded(a);
+                        lo = max_lower(lo, Bound::Excluded(a));
                     }
                 }
                 for item in db.docs_range(bound_str(&lo), bound_str(&hi), plan.descending) {
@@ -730,19 +805,16 @@ fn run(
                 }
             }
             (IndexKind::Json, Strategy::ReorderById) => {
-                let (lo, hi) = scan_bounds(ranges);
+                let (lo, hi) = prefixed_bounds(&plan.index, ranges, part);
                 let sig = plan.index.signature();
                 let (start, end) = plan.id_range.clone().unwrap_or((None, None));
+                let bound = |b: Option<String>| b.map_or(Bound::Unbounded, Bound::Included);
+                let (start, end) = partition_ids(bound(start), bound(end), part);
                 let mut ids: Vec<String> = Vec::new();
                 for row in db.index_scan(&sig, &lo, &hi, false, None) {
                     let row = row?;
-                    let in_range = start
-                        .as_ref()
-                        .is_none_or(|s| row.id.as_bytes() >= s.as_bytes())
-                        && end
-                            .as_ref()
-                            .is_none_or(|e| row.id.as_bytes() <= e.as_bytes());
-                    if in_range {
+                    let range = (bound_str(&start), bound_str(&end));
+                    if std::ops::RangeBounds::<&str>::contains(&range, &row.id.as_str()) {
                         ids.push(row.id);
                     }
                 }
@@ -768,7 +840,7 @@ fn run(
                 }
             }
             (IndexKind::Json, _) => {
-                let (lo, hi) = scan_bounds(ranges);
+                let (lo, hi) = prefixed_bounds(&plan.index, ranges, part);
                 let sig = plan.index.signature();
                 for row in db.index_scan(&sig, &lo, &hi, plan.descending, after.as_deref()) {
                     let row = row?;

@@ -21,6 +21,7 @@ mod local;
 mod mango;
 mod multipart;
 mod node;
+mod partition;
 pub mod request;
 pub mod response;
 pub mod router;
@@ -235,16 +236,16 @@ async fn handle(
         Route::NodeIncomplete => Err(Error::bad_request("Incomplete path to _node request")),
         Route::Node(name, path) => node::handle(st, &req, payload, &name, path).await,
         Route::ActiveTasks => Ok(server::active_tasks(st)),
-        Route::UnknownServer(name) => Err(Error::IllegalDatabaseName(name)),
+        Route::UnknownServer(name) => database::unknown_server(&req, name),
         Route::ServerMissing(_) => Err(Error::not_found("missing")),
         Route::Db(name) => database::handle(st, &req, payload, &name).await,
         Route::DbEndpoint(name, ep) => {
             let db = st.db(&name)?;
             match ep {
                 DbEndpoint::AllDocs | DbEndpoint::DesignDocs => {
-                    all_docs::handle(st, &req, payload, db, ep).await
+                    all_docs::handle(st, &req, payload, db, ep, None).await
                 }
-                DbEndpoint::AllDocsQueries => all_docs::queries(st, &req, payload, db).await,
+                DbEndpoint::AllDocsQueries => all_docs::queries(st, &req, payload, db, None).await,
                 DbEndpoint::LocalDocs => local::list(st, &req, payload, db).await,
                 DbEndpoint::BulkDocs => bulk::bulk_docs(st, &req, payload, db).await,
                 DbEndpoint::BulkGet => bulk_get::handle(st, &req, payload, db).await,
@@ -255,9 +256,9 @@ async fn handle(
                 DbEndpoint::EnsureFullCommit => database::ensure_full_commit(st, &req, db).await,
                 DbEndpoint::Compact => database::compact(st, &req, db),
                 DbEndpoint::Changes => changes::handle(st, &req, payload, db).await,
-                DbEndpoint::Index => mango::index(st, &req, payload, db).await,
-                DbEndpoint::Find => mango::find(st, &req, payload, db).await,
-                DbEndpoint::Explain => mango::explain(st, &req, payload, db).await,
+                DbEndpoint::Index => mango::index(st, &req, payload, db, 2).await,
+                DbEndpoint::Find => mango::find(st, &req, payload, db, None).await,
+                DbEndpoint::Explain => mango::explain(st, &req, payload, db, None).await,
             }
         }
         Route::Doc(name, id) => {
@@ -276,6 +277,7 @@ async fn handle(
             let db = st.db(&name)?;
             attachment::handle(st, &req, payload, db, id, att).await
         }
+        Route::Partition(name, path) => partition::handle(st, &req, payload, &name, path).await,
     }
 }
 

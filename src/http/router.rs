@@ -153,6 +153,56 @@ impl NodePath {
     }
 }
 
+/// What a path below `/{db}/_partition` names (`chttpd_db:handle_partition_req`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartitionPath {
+    /// `/{db}/_partition`: 400 `invalid_partition_req` whatever the method.
+    Bare,
+    /// `/{db}/_partition/{p}`: the partition's counters.
+    Info(String),
+    /// `/{db}/_partition/{p}/_all_docs`, `…/_all_docs/queries`, `…/_find`,
+    /// `…/_explain`, `…/_index…`: the database endpoint, run in the partition.
+    Endpoint(String, DbEndpoint),
+    /// `/{db}/_partition/{p}/_design/{name}/_{action}…`: a design document's
+    /// handler (views) in the partition; the id and the path after it.
+    Design(String, String, String),
+    /// Anything else below a partition: 404 once the partition is checked.
+    Unknown(String),
+}
+
+impl PartitionPath {
+    /// The partition named in the path, if any.
+    pub fn partition(&self) -> Option<&str> {
+        match self {
+            PartitionPath::Bare => None,
+            PartitionPath::Info(p)
+            | PartitionPath::Endpoint(p, _)
+            | PartitionPath::Design(p, _, _)
+            | PartitionPath::Unknown(p) => Some(p),
+        }
+    }
+
+    fn parse(rest: &[String]) -> PartitionPath {
+        let Some((partition, rest)) = rest.split_first() else {
+            return PartitionPath::Bare;
+        };
+        let p = partition.clone();
+        let segs: Vec<&str> = rest.iter().map(String::as_str).collect();
+        match segs.as_slice() {
+            [] => PartitionPath::Info(p),
+            ["_all_docs"] => PartitionPath::Endpoint(p, DbEndpoint::AllDocs),
+            ["_all_docs", "queries"] => PartitionPath::Endpoint(p, DbEndpoint::AllDocsQueries),
+            ["_find"] => PartitionPath::Endpoint(p, DbEndpoint::Find),
+            ["_explain"] => PartitionPath::Endpoint(p, DbEndpoint::Explain),
+            ["_index", ..] => PartitionPath::Endpoint(p, DbEndpoint::Index),
+            ["_design", name, action, ..] if action.starts_with('_') => {
+                PartitionPath::Design(p, format!("_design/{name}"), rest[2..].join("/"))
+            }
+            _ => PartitionPath::Unknown(p),
+        }
+    }
+}
+
 /// What a request path names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -187,6 +237,8 @@ pub enum Route {
     LocalDocNoId(String),
     /// An attachment of a document: db, doc id, attachment name.
     Attachment(String, String, String),
+    /// `/{db}/_partition…`: partition info and partition queries.
+    Partition(String, PartitionPath),
 }
 
 impl Route {
@@ -234,6 +286,7 @@ impl Route {
             return Route::LocalDocNoId(db);
         }
         match (first, rest.len()) {
+            ("_partition", _) => Route::Partition(db, PartitionPath::parse(&rest[1..])),
             ("_all_docs", 2) if rest[1] == "queries" => {
                 Route::DbEndpoint(db, DbEndpoint::AllDocsQueries)
             }
@@ -276,6 +329,11 @@ impl Route {
             Route::Doc(..) | Route::LocalDoc(..) => "DELETE,GET,HEAD,POST,PUT,COPY",
             Route::LocalDocNoId(_) => "GET,HEAD,POST,PUT,DELETE,COPY",
             Route::Attachment(..) => "GET,HEAD,PUT,DELETE",
+            Route::Partition(_, path) => match path {
+                PartitionPath::Endpoint(_, ep) => ep.allowed(),
+                PartitionPath::Design(..) => "GET,HEAD",
+                PartitionPath::Bare | PartitionPath::Info(_) | PartitionPath::Unknown(_) => "GET",
+            },
         }
     }
 
@@ -299,6 +357,8 @@ impl Route {
                 DbEndpoint::AllDocs | DbEndpoint::AllDocsQueries | DbEndpoint::Changes,
             ) if db == "_users" || db == "_replicator" => Access::ServerAdmin,
             Route::DbEndpoint(_, ep) => ep.access(method),
+            Route::Partition(_, PartitionPath::Endpoint(_, ep)) => ep.access(method),
+            Route::Partition(..) => Access::DbMember,
             Route::Doc(..)
             | Route::LocalDoc(..)
             | Route::LocalDocNoId(_)
@@ -314,7 +374,8 @@ impl Route {
             | Route::Doc(db, _)
             | Route::LocalDoc(db, _)
             | Route::LocalDocNoId(db)
-            | Route::Attachment(db, _, _) => Some(db),
+            | Route::Attachment(db, _, _)
+            | Route::Partition(db, _) => Some(db),
             Route::Root
             | Route::Up
             | Route::AllDbs
@@ -338,10 +399,11 @@ impl Route {
             _ => method,
         };
         // `_index/…` paths are sorted out by the Mango handler, which
-        // answers 404 or 405 per sub-path as `mango_httpd` does.
+        // answers 404 or 405 per sub-path as `mango_httpd` does; partition
+        // paths check the database and the partition before the method.
         matches!(
             self,
-            Route::LocalDocNoId(_) | Route::DbEndpoint(_, DbEndpoint::Index)
+            Route::LocalDocNoId(_) | Route::DbEndpoint(_, DbEndpoint::Index) | Route::Partition(..)
         ) || self.allowed().split(',').any(|m| m == method)
     }
 }
@@ -505,6 +567,66 @@ mod tests {
                 "/_node/_local/_stats",
                 Route::Node(s("_local"), NodePath::Other),
             ),
+            (
+                "/db/_partition",
+                Route::Partition(s("db"), PartitionPath::Bare),
+            ),
+            (
+                "/db/_partition/",
+                Route::Partition(s("db"), PartitionPath::Bare),
+            ),
+            (
+                "/db/_partition/p",
+                Route::Partition(s("db"), PartitionPath::Info(s("p"))),
+            ),
+            (
+                "/db/_partition/_find",
+                Route::Partition(s("db"), PartitionPath::Info(s("_find"))),
+            ),
+            (
+                "/db/_partition/p/_all_docs",
+                Route::Partition(
+                    s("db"),
+                    PartitionPath::Endpoint(s("p"), DbEndpoint::AllDocs),
+                ),
+            ),
+            (
+                "/db/_partition/p/_all_docs/queries",
+                Route::Partition(
+                    s("db"),
+                    PartitionPath::Endpoint(s("p"), DbEndpoint::AllDocsQueries),
+                ),
+            ),
+            (
+                "/db/_partition/p%3Aq/_find",
+                Route::Partition(s("db"), PartitionPath::Endpoint(s("p:q"), DbEndpoint::Find)),
+            ),
+            (
+                "/db/_partition/p/_explain",
+                Route::Partition(
+                    s("db"),
+                    PartitionPath::Endpoint(s("p"), DbEndpoint::Explain),
+                ),
+            ),
+            (
+                "/db/_partition/p/_index/_design/d/json/i",
+                Route::Partition(s("db"), PartitionPath::Endpoint(s("p"), DbEndpoint::Index)),
+            ),
+            (
+                "/db/_partition/p/_design/d/_view/v",
+                Route::Partition(
+                    s("db"),
+                    PartitionPath::Design(s("p"), s("_design/d"), s("_view/v")),
+                ),
+            ),
+            (
+                "/db/_partition/p/_design/d/readme.txt",
+                Route::Partition(s("db"), PartitionPath::Unknown(s("p"))),
+            ),
+            (
+                "/db/_partition/p/doc",
+                Route::Partition(s("db"), PartitionPath::Unknown(s("p"))),
+            ),
         ];
         for (path, want) in table {
             assert_eq!(Route::parse(path), want, "{path}");
@@ -547,6 +669,10 @@ mod tests {
             ("PUT", "/db/_design/x", Access::DbMember),
             ("PUT", "/db/_local/x", Access::DbMember),
             ("GET", "/db/doc/att", Access::DbMember),
+            ("GET", "/db/_partition/p", Access::DbMember),
+            ("POST", "/db/_partition/p/_find", Access::DbMember),
+            ("GET", "/db/_partition/p/_all_docs", Access::DbMember),
+            ("POST", "/db/_partition/p/_index", Access::DbAdmin),
         ];
         for (method, path, want) in table {
             assert_eq!(Route::parse(path).access(method), want, "{method} {path}");

@@ -35,7 +35,7 @@ pub fn root(state: &AppState) -> HttpResponse {
         // CouchDB 3.4's list without what Settee does not serve:
         // "partitioned" databases, "reshard" (`/_reshard`), "scheduler"
         // (`/_scheduler`).
-        "features": ["access-ready", "pluggable-storage-engines"],
+        "features": ["access-ready", "partitioned", "pluggable-storage-engines"],
         "vendor": vendor,
     }))
 }

@@ -21,6 +21,8 @@ use super::tasks::{ActiveTasks, TaskHandle, TaskKind};
 use super::{decode, encode, keys, DbMeta};
 use crate::couch::attachment::{self, AttInput, AttMeta};
 use crate::couch::doc::NewDoc;
+use crate::couch::partition;
+use crate::couch::range::{max_lower, min_upper};
 use crate::couch::rev::Rev;
 use crate::couch::revid::AttDigest;
 use crate::couch::revtree::RevTree;
@@ -101,6 +103,43 @@ struct DbStats {
     external: u64,
 }
 
+/// Counters of one partition of a partitioned database, kept with every
+/// write as [`DbStats`] is (the same changes, restricted to the
+/// partition's documents), so `GET /{db}/_partition/{p}` is one read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+struct PartStats {
+    doc_count: u64,
+    doc_del_count: u64,
+    active: u64,
+    external: u64,
+}
+
+/// What one write batch changes in each partition's counters.
+#[derive(Default)]
+struct PartDeltas(HashMap<String, [i128; 4]>);
+
+impl PartDeltas {
+    /// Adds to `partition` what a document's changes did to the database
+    /// counters (`before` to `after`).
+    fn record(&mut self, partition: &str, before: &DbStats, after: &DbStats) {
+        let diff = |a: u64, b: u64| i128::from(b) - i128::from(a);
+        let d = self.0.entry(partition.to_string()).or_default();
+        d[0] += diff(before.doc_count, after.doc_count);
+        d[1] += diff(before.doc_del_count, after.doc_del_count);
+        d[2] += diff(before.active, after.active);
+        d[3] += diff(before.external, after.external);
+    }
+}
+
+/// What `GET /{db}/_partition/{p}` reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartitionInfo {
+    pub doc_count: u64,
+    pub doc_del_count: u64,
+    pub active: u64,
+    pub external: u64,
+}
+
 /// What `GET /{db}` reports.
 #[derive(Debug, Clone)]
 pub struct DbInfo {
@@ -112,6 +151,7 @@ pub struct DbInfo {
     pub external: u64,
     pub created: u64,
     pub compact_running: bool,
+    pub partitioned: bool,
 }
 
 /// One CouchDB database.
@@ -119,6 +159,8 @@ pub struct Database {
     tree: sled::Db,
     name: String,
     id: u64,
+    /// Whether document ids are `partition:docid` (fixed at creation).
+    partitioned: bool,
     meta: RwLock<DbMeta>,
     /// `meta.security`, parsed once: every request to the database reads it.
     security: RwLock<Arc<Value>>,
@@ -162,6 +204,7 @@ impl Database {
             tree,
             name,
             id: meta.id,
+            partitioned: meta.partitioned,
             security: RwLock::new(Arc::new(parse_security(&meta.security))),
             meta: RwLock::new(meta),
             stats: Mutex::new(stats),
@@ -238,7 +281,65 @@ impl Database {
             external: stats.external,
             created: self.meta().created,
             compact_running: self.compacting.load(Ordering::SeqCst),
+            partitioned: self.partitioned,
         }
+    }
+
+    /// Whether the database was created partitioned.
+    pub fn partitioned(&self) -> bool {
+        self.partitioned
+    }
+
+    /// The partition whose counters a document's changes go to: `None` in
+    /// a database that is not partitioned, and for design documents.
+    fn partition_of<'a>(&self, id: &'a str) -> Option<&'a str> {
+        if self.partitioned {
+            partition::of_doc(id)
+        } else {
+            None
+        }
+    }
+
+    /// One partition's counters (zero for a partition with no documents).
+    pub fn partition_info(&self, name: &str) -> Result<PartitionInfo> {
+        let stats: PartStats = match self.tree.get(keys::part_stats_key(self.id, name))? {
+            Some(raw) => decode(&raw)?,
+            None => PartStats::default(),
+        };
+        Ok(PartitionInfo {
+            doc_count: stats.doc_count,
+            doc_del_count: stats.doc_del_count,
+            active: stats.active,
+            external: stats.external,
+        })
+    }
+
+    /// Adds a batch's partition changes to the partitions' stored counters,
+    /// in the same batch. Called under the writer lock.
+    fn apply_part_deltas(&self, batch: &mut sled::Batch, deltas: PartDeltas) -> Result<()> {
+        let apply = |v: u64, d: i128| u64::try_from((i128::from(v) + d).max(0)).unwrap_or(u64::MAX);
+        for (name, d) in deltas.0 {
+            if d == [0; 4] {
+                continue;
+            }
+            let key = keys::part_stats_key(self.id, &name);
+            let old: PartStats = match self.tree.get(&key)? {
+                Some(raw) => decode(&raw)?,
+                None => PartStats::default(),
+            };
+            let new = PartStats {
+                doc_count: apply(old.doc_count, d[0]),
+                doc_del_count: apply(old.doc_del_count, d[1]),
+                active: apply(old.active, d[2]),
+                external: apply(old.external, d[3]),
+            };
+            if new == PartStats::default() {
+                batch.remove(key);
+            } else {
+                batch.insert(key, encode(&new)?);
+            }
+        }
+        Ok(())
     }
 
     pub fn update_seq(&self) -> u64 {
@@ -336,6 +437,7 @@ impl Database {
         let mut touched: Vec<String> = Vec::new();
         let mut records: HashMap<String, Stored> = HashMap::new();
         let mut batch = sled::Batch::default();
+        let mut parts = PartDeltas::default();
         let mut results = Vec::with_capacity(docs.len());
         for mut doc in docs {
             let Some(id) = doc.id.clone() else {
@@ -393,8 +495,12 @@ impl Database {
                     }
                     let body =
                         serde_json::to_vec(&body).map_err(|e| Error::Corrupt(e.to_string()))?;
+                    let before = stats;
                     stats.active += body.len() as u64;
                     stats.external += body.len() as u64;
+                    if let Some(p) = self.partition_of(&id) {
+                        parts.record(p, &before, &stats);
+                    }
                     batch.insert(keys::body_key(self.id, &id, &edited.rev), body);
                 }
             }
@@ -414,6 +520,7 @@ impl Database {
             {
                 continue;
             }
+            let before = stats;
             match &original {
                 Some(old) if old.deleted() => {
                     stats.doc_del_count = stats.doc_del_count.saturating_sub(1)
@@ -447,7 +554,11 @@ impl Database {
             stats.active = stats.active.saturating_sub(original_len) + record.len() as u64;
             batch.insert(keys::seq_key(self.id, working.seq), id.as_bytes());
             batch.insert(keys::doc_key(self.id, &id), record);
+            if let Some(p) = self.partition_of(&id) {
+                parts.record(p, &before, &stats);
+            }
         }
+        self.apply_part_deltas(&mut batch, parts)?;
         batch.insert(keys::stats_key(self.id), encode(&stats)?);
         self.tree.apply_batch(batch)?;
         let advanced = stats.update_seq != stats_guard.update_seq;
@@ -592,6 +703,71 @@ impl Database {
                 (Some(it), true) => Box::new(it.rev()),
             };
         boxed.map(decode_item)
+    }
+
+    /// How many live documents have ids in the range (`_all_docs`'
+    /// `offset`). A database that is not partitioned is counted record by
+    /// record; a partitioned one from its partitions' counters, reading
+    /// records only for ids starting with `_` (design documents) and for
+    /// the partitions the range's ends cut through.
+    pub fn count_live(&self, lo: Bound<&str>, hi: Bound<&str>) -> Result<u64> {
+        let count_records = |lo: Bound<&str>, hi: Bound<&str>| -> Result<u64> {
+            let mut n = 0;
+            for item in self.docs_range(lo, hi, false) {
+                if !item?.1.deleted() {
+                    n += 1;
+                }
+            }
+            Ok(n)
+        };
+        if !self.partitioned {
+            return count_records(lo, hi);
+        }
+        // Ids starting with `_` never belong to a partition.
+        let (reserved_lo, reserved_hi) = (Bound::Included("_"), Bound::Excluded("`"));
+        let mut n = count_records(max_lower(lo, reserved_lo), min_upper(hi, reserved_hi))?;
+        // The partitions that can hold ids of the range: from the one
+        // holding `lo` (its counter key is `lo`'s prefix up to `:`) on.
+        let first = match lo {
+            Bound::Included(s) | Bound::Excluded(s) => match s.find(':') {
+                Some(i) => &s[..=i],
+                None => s,
+            },
+            Bound::Unbounded => "",
+        };
+        let prefix = keys::part_stats_prefix(self.id);
+        let mut start = prefix.clone();
+        start.extend_from_slice(first.as_bytes());
+        for item in self.tree.range(start..keys::prefix_end(&prefix)) {
+            let (k, v) = item?;
+            let part_lo = keys::part_prefix_of(&k)
+                .ok_or_else(|| Error::Corrupt("partition counter key".into()))?;
+            let part_hi = format!("{};", part_lo.trim_end_matches(':'));
+            let past_end = match hi {
+                Bound::Included(h) => part_lo > h,
+                Bound::Excluded(h) => part_lo >= h,
+                Bound::Unbounded => false,
+            };
+            if past_end {
+                break;
+            }
+            let from_start = match lo {
+                Bound::Included(s) => s <= part_lo,
+                Bound::Excluded(s) => s < part_lo,
+                Bound::Unbounded => true,
+            };
+            let to_end = match hi {
+                Bound::Included(h) | Bound::Excluded(h) => h >= part_hi.as_str(),
+                Bound::Unbounded => true,
+            };
+            if from_start && to_end {
+                n += decode::<PartStats>(&v)?.doc_count;
+            } else {
+                let part = (Bound::Included(part_lo), Bound::Excluded(part_hi.as_str()));
+                n += count_records(max_lower(lo, part.0), min_upper(hi, part.1))?;
+            }
+        }
+        Ok(n)
     }
 
     /// `(seq, doc id)` pairs up to and including `upto`, newest first
@@ -797,12 +973,14 @@ impl Database {
             let mut stats_guard = self.lock_stats()?;
             let mut stats = *stats_guard;
             let mut batch = sled::Batch::default();
+            let mut parts = PartDeltas::default();
             let start = cursor.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
             let mut seen = 0u64;
             let revs_limit = usize::try_from(self.revs_limit()).unwrap_or(usize::MAX);
             for item in self.docs_range(start, Bound::Unbounded, false).take(500) {
                 let (id, mut record) = item?;
                 let original_len = encode(&record)?.len() as u64;
+                let before = stats;
                 seen += 1;
                 let leaves: Vec<Rev> = record.tree.leaves().into_iter().map(|(r, _)| r).collect();
                 let mut changed = false;
@@ -831,8 +1009,12 @@ impl Database {
                     stats.active = stats.active.saturating_sub(original_len) + encoded.len() as u64;
                     batch.insert(keys::doc_key(self.id, &id), encoded);
                 }
+                if let Some(p) = self.partition_of(&id) {
+                    parts.record(p, &before, &stats);
+                }
                 cursor = Some(id);
             }
+            self.apply_part_deltas(&mut batch, parts)?;
             batch.insert(keys::stats_key(self.id), encode(&stats)?);
             self.tree.apply_batch(batch)?;
             *stats_guard = stats;

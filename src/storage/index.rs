@@ -471,11 +471,13 @@ impl Database {
             full
         };
         let (mut start, mut end) = (Bound::Included(join(lo)), Bound::Included(join(hi)));
+        // A bookmark only narrows the range (one from another query, or
+        // another partition, must not widen it).
         if let Some(after) = after {
             if descending {
-                end = Bound::Excluded(join(after));
+                end = crate::couch::range::min_upper(end, Bound::Excluded(join(after)));
             } else {
-                start = Bound::Excluded(join(after));
+                start = crate::couch::range::max_lower(start, Bound::Excluded(join(after)));
             }
         }
         let valid = match (&start, &end) {

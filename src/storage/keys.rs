@@ -18,6 +18,8 @@
 //! D <db id:8> p <sig:16> <first doc id>       -> BackPage      (the `j` values of a run of docs,
 //!                                                 written by an index's initial build)
 //! D <db id:8> k <sig:16>                      -> IndexMeta     (seq the index is built to)
+//! D <db id:8> t <partition> :                 -> PartStats     (counters of one partition of a
+//!                                                 partitioned database)
 //! ```
 //! Integers are big-endian so keys sort numerically; doc ids are raw UTF-8,
 //! so `d` keys sort in code-point order, which is `_all_docs` order.
@@ -38,6 +40,7 @@ const INDEX: u8 = b'i';
 const INDEX_BACK: u8 = b'j';
 const INDEX_META: u8 = b'k';
 const INDEX_PAGE: u8 = b'p';
+const PART_STATS: u8 = b't';
 
 pub fn catalog_key(name: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + name.len());
@@ -208,6 +211,26 @@ pub fn index_meta_key(db: u64, sig: &[u8; 16]) -> Vec<u8> {
     k
 }
 
+/// Prefix of the counters of every partition of a database.
+pub fn part_stats_prefix(db: u64) -> Vec<u8> {
+    table_prefix(db, PART_STATS)
+}
+
+/// Key of one partition's counters: the partition and its `:`, so the
+/// keys sort as the partitions' documents do in the `d` table (all ids of
+/// partition `p` start with `p:`).
+pub fn part_stats_key(db: u64, partition: &str) -> Vec<u8> {
+    let mut k = part_stats_prefix(db);
+    k.extend_from_slice(partition.as_bytes());
+    k.push(b':');
+    k
+}
+
+/// The partition's id prefix (`partition:`) of a `t` key.
+pub fn part_prefix_of(key: &[u8]) -> Option<&str> {
+    key.get(10..).and_then(|b| std::str::from_utf8(b).ok())
+}
+
 /// The smallest key greater than every key that starts with `prefix`.
 pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();
@@ -245,6 +268,15 @@ mod tests {
             prop_assume!(a != b);
             prop_assert!(!doc_key(a, &id).starts_with(&db_prefix(b)));
         }
+    }
+
+    #[test]
+    fn partition_counters_sort_as_their_documents() {
+        // "a0:x" < "a:x" in id order, so "a0" counts before "a".
+        let (a, a0) = (part_stats_key(1, "a"), part_stats_key(1, "a0"));
+        assert!(a0 < a);
+        assert!(doc_key(1, "a0:x") < doc_key(1, "a:x"));
+        assert_eq!(part_prefix_of(&a), Some("a:"));
     }
 
     #[test]

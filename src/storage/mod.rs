@@ -20,7 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 pub use commit::GroupCommit;
-pub use database::{Database, DbInfo, DocRecord, LiveDoc, LocalDoc};
+pub use database::{Database, DbInfo, DocRecord, LiveDoc, LocalDoc, PartitionInfo};
 
 use crate::error::{Error, Result};
 
@@ -33,6 +33,34 @@ pub struct DbMeta {
     pub revs_limit: u64,
     /// The `_security` object as JSON text.
     pub security: String,
+    /// Created with `?partitioned=true` (`props.partitioned`). Absent
+    /// from catalog entries written before partitioned databases existed.
+    pub partitioned: bool,
+}
+
+/// A catalog entry as written before [`DbMeta::partitioned`] existed.
+#[derive(Deserialize)]
+struct DbMetaV1 {
+    id: u64,
+    created: u64,
+    revs_limit: u64,
+    security: String,
+}
+
+impl DbMeta {
+    /// Decodes a catalog entry, of the current form or the older one
+    /// without `partitioned` (bincode has no optional trailing fields).
+    pub(crate) fn decode(raw: &[u8]) -> Result<DbMeta> {
+        decode::<DbMeta>(raw).or_else(|_| {
+            decode::<DbMetaV1>(raw).map(|m| DbMeta {
+                id: m.id,
+                created: m.created,
+                revs_limit: m.revs_limit,
+                security: m.security,
+                partitioned: false,
+            })
+        })
+    }
 }
 
 /// The `_security` of a new database: CouchDB 3's `default_security = admin_only`.
@@ -133,8 +161,9 @@ impl Store {
         self.tree.size_on_disk().unwrap_or(0)
     }
 
-    /// Creates a database; `FileExists` if it already exists.
-    pub fn create_db(&self, name: &str) -> Result<Arc<Database>> {
+    /// Creates a database, partitioned or not; `FileExists` if it
+    /// already exists.
+    pub fn create_db(&self, name: &str, partitioned: bool) -> Result<Arc<Database>> {
         let _guard = self.catalog_lock.lock().unwrap_or_else(|p| p.into_inner());
         let key = keys::catalog_key(name);
         if self.tree.contains_key(&key)? {
@@ -153,6 +182,7 @@ impl Store {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
+            partitioned,
         };
         self.tree.insert(key, encode(&meta)?)?;
         let db = self.load(name, meta)?;
@@ -169,7 +199,7 @@ impl Store {
         let Some(raw) = self.tree.get(keys::catalog_key(name))? else {
             return Err(Error::db_not_found());
         };
-        let db = self.load(name, decode(&raw)?)?;
+        let db = self.load(name, DbMeta::decode(&raw)?)?;
         let mut open = self.open_map();
         Ok(Arc::clone(open.entry(name.to_string()).or_insert(db)))
     }
@@ -182,7 +212,7 @@ impl Store {
         let Some(raw) = self.tree.get(&key)? else {
             return Err(Error::db_not_found());
         };
-        let meta: DbMeta = decode(&raw)?;
+        let meta = DbMeta::decode(&raw)?;
         let mut batch = sled::Batch::default();
         batch.remove(key);
         batch.insert(&keys::dropped_key(meta.id), &[]);
@@ -287,4 +317,118 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 
 pub(crate) fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T> {
     bincode::deserialize(bytes).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_entries_from_before_partitions_still_decode() {
+        #[derive(Serialize)]
+        struct Old {
+            id: u64,
+            created: u64,
+            revs_limit: u64,
+            security: String,
+        }
+        let old = Old {
+            id: 7,
+            created: 1,
+            revs_limit: 1000,
+            security: "{}".into(),
+        };
+        let meta = encode(&old).and_then(|raw| DbMeta::decode(&raw));
+        let Ok(meta) = meta else { panic!("decode") };
+        assert_eq!((meta.id, meta.partitioned), (7, false));
+        let new = DbMeta {
+            partitioned: true,
+            ..meta
+        };
+        let back = encode(&new).and_then(|raw| DbMeta::decode(&raw));
+        assert!(back.is_ok_and(|m| m.partitioned));
+    }
+
+    #[test]
+    fn partition_counters_follow_writes_and_count_offsets() {
+        let Ok(store) = Store::open(std::path::Path::new("unused"), true, 8) else {
+            panic!("open")
+        };
+        let Ok(db) = store.create_db("p", true) else {
+            panic!("create")
+        };
+        let docs = ["b:1", "b:2", "a0:1", "a:1", "_design/d", "c:1"]
+            .iter()
+            .map(|id| crate::couch::doc::parse_doc(serde_json::json!({"_id": id, "x": 1})))
+            .collect::<Result<Vec<_>>>();
+        let written = docs.and_then(|d| db.write_docs(d, true));
+        assert!(written.is_ok_and(|r| r.iter().all(Result::is_ok)));
+        let count = |lo, hi| db.count_live(lo, hi).unwrap_or(u64::MAX);
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        assert_eq!(count(Unbounded, Unbounded), 6);
+        // Ids in order: _design/d, a0:1, a:1, b:1, b:2, c:1.
+        assert_eq!(count(Unbounded, Excluded("b:")), 3);
+        assert_eq!(count(Unbounded, Excluded("b:2")), 4);
+        assert_eq!(count(Unbounded, Included("b:2")), 5);
+        assert_eq!(count(Excluded("a0:1"), Unbounded), 4);
+        assert_eq!(count(Included("a"), Excluded("b;")), 4);
+        assert_eq!(count(Excluded("b:1"), Excluded("c")), 1);
+        let b = db.partition_info("b").ok();
+        assert_eq!(b.map(|i| i.doc_count), Some(2));
+        assert_eq!(db.partition_info("z").ok(), Some(PartitionInfo::default()));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// The counter-based count of a partitioned database is the count
+        /// of its records, whatever the range.
+        #[test]
+        fn partitioned_counts_match_record_counts(
+            ids in proptest::collection::btree_set("(_design/[ab]|[aAb0]{1,2}:[ab:]{1,2})", 1..24),
+            deleted in proptest::collection::vec(proptest::bool::ANY, 24),
+            lo in proptest::option::of(("[_aAb0:;]{0,4}", proptest::bool::ANY)),
+            hi in proptest::option::of(("[_aAb0:;]{0,4}", proptest::bool::ANY)),
+        ) {
+            use std::ops::Bound;
+            let Ok(store) = Store::open(std::path::Path::new("unused"), true, 8) else {
+                panic!("open")
+            };
+            let Ok(db) = store.create_db("p", true) else { panic!("create") };
+            let docs = ids
+                .iter()
+                .map(|id| crate::couch::doc::parse_doc(serde_json::json!({"_id": id})))
+                .collect::<Result<Vec<_>>>();
+            let written = docs.and_then(|d| db.write_docs(d, true));
+            let Ok(written) = written else { panic!("write") };
+            let mut live: Vec<&String> = Vec::new();
+            let mut dels = Vec::new();
+            for ((id, result), del) in ids.iter().zip(&written).zip(&deleted) {
+                let Ok(edited) = result else { panic!("{id}") };
+                if *del {
+                    dels.push(crate::couch::doc::NewDoc {
+                        id: Some(id.clone()),
+                        revs: vec![edited.rev.clone()],
+                        deleted: true,
+                        ..Default::default()
+                    });
+                } else {
+                    live.push(id);
+                }
+            }
+            let Ok(_) = db.write_docs(dels, true) else { panic!("delete") };
+            fn bound(b: &Option<(String, bool)>) -> Bound<&str> {
+                match b {
+                    None => Bound::Unbounded,
+                    Some((s, true)) => Bound::Included(s.as_str()),
+                    Some((s, false)) => Bound::Excluded(s.as_str()),
+                }
+            }
+            let (lo, hi) = (bound(&lo), bound(&hi));
+            let expected = live
+                .iter()
+                .filter(|id| std::ops::RangeBounds::<&str>::contains(&(lo, hi), &id.as_str()))
+                .count() as u64;
+            proptest::prop_assert_eq!(db.count_live(lo, hi).ok(), Some(expected));
+        }
+    }
 }

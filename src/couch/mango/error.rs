@@ -38,15 +38,41 @@ pub fn invalid_field_name(field: &str) -> Error {
     bad("invalid_field_name", format!("Invalid field name: {field}"))
 }
 
-/// Renders decoded JSON as Erlang's `io_lib:write/1` (`~w`) would print
-/// the EJSON term: `<<"text">>`, `null`, `[1,2]`, `{[{<<"a">>,1}]}`.
+/// Renders decoded JSON as Erlang's `~p` prints the EJSON term in
+/// CouchDB's messages: `<<"text">>`, `null`, `[1,2]`, `{[{<<"a">>,1}]}`.
 pub fn erl_term(v: &Value) -> String {
     let mut out = String::new();
-    write_term(v, &mut out);
+    write_term(v, &mut out, false);
     out
 }
 
-fn write_term(v: &Value, out: &mut String) {
+/// `~w` (`io_lib:write/1`), as Mango's "Unknown Error" messages print
+/// their term: binaries as their bytes (`<<102,111,111>>`).
+pub fn erl_term_w(v: &Value) -> String {
+    let mut out = String::new();
+    write_term(v, &mut out, true);
+    out
+}
+
+/// Mango's 500 `unknown_error` for a term it has no message for
+/// (`mango_error:info/2`'s last clause).
+pub fn unknown_error(module: &str, tag: &str, term: &Value) -> Error {
+    mango(
+        500,
+        "unknown_error",
+        format!("Unknown Error: {module} :: {{{tag},{}}}", erl_term_w(term)),
+    )
+}
+
+fn write_term(v: &Value, out: &mut String, bytes: bool) {
+    let binary = |s: &str, out: &mut String| {
+        if bytes {
+            let list: Vec<String> = s.bytes().map(|b| b.to_string()).collect();
+            out.push_str(&format!("<<{}>>", list.join(",")));
+        } else {
+            write_binary(s, out);
+        }
+    };
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -56,14 +82,14 @@ fn write_term(v: &Value, out: &mut String) {
             (_, _, Some(f)) => out.push_str(&erl_float(f)),
             _ => out.push_str(&n.to_string()),
         },
-        Value::String(s) => write_binary(s, out),
+        Value::String(s) => binary(s, out),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                write_term(item, out);
+                write_term(item, out, bytes);
             }
             out.push(']');
         }
@@ -74,9 +100,9 @@ fn write_term(v: &Value, out: &mut String) {
                     out.push(',');
                 }
                 out.push('{');
-                write_binary(k, out);
+                binary(k, out);
                 out.push(',');
-                write_term(item, out);
+                write_term(item, out, bytes);
                 out.push('}');
             }
             out.push_str("]}");
@@ -153,5 +179,11 @@ mod tests {
         assert_eq!(erl_term(&json!(3.0)), "3.0");
         assert_eq!(erl_term(&json!("\u{1}")), "<<1>>");
         assert_eq!(erl_term(&json!(1e-7)), "1.0e-7");
+        assert_eq!(erl_term_w(&json!("yes")), "<<121,101,115>>");
+        assert_eq!(
+            erl_term_w(&json!({"a": [1, "b"]})),
+            "{[{<<97>>,[1,<<98>>]}]}"
+        );
+        assert_eq!(erl_term_w(&json!("")), "<<>>");
     }
 }

@@ -16,11 +16,12 @@
 use serde_json::{json, Map, Value};
 use sha1::{Digest, Sha1};
 
-use super::error::{bad, erl_term, mango};
+use super::error::{bad, erl_term, mango, unknown_error};
 use super::field::{get_field, parse_field, Lookup, Path};
 use super::query::{parse_sort, Dir};
 use super::selector::Selector;
 use crate::couch::collate::encode_key;
+use crate::couch::partition;
 use crate::error::{Error, Result};
 
 /// Whether an index is the special `_all_docs` or a JSON index.
@@ -44,6 +45,10 @@ pub struct IndexDef {
     pub map: Map<String, Value>,
     /// The partial filter selector, when there is one.
     pub partial: Option<Selector>,
+    /// A partitioned index (`options.partitioned` of its design document,
+    /// else the database's flag): it answers partition queries only, and
+    /// its entries are grouped by partition.
+    pub partitioned: bool,
 }
 
 /// Marks an absent column in a stored entry (sorts below every value).
@@ -60,26 +65,33 @@ impl IndexDef {
             paths: vec![vec!["_id".into()]],
             map: Map::new(),
             partial: None,
+            partitioned: false,
         }
     }
 
     /// The JSON indexes a design document defines (none unless its
     /// language is `query`); views that do not validate are skipped, as
-    /// CouchDB skips them.
-    pub fn from_ddoc(id: &str, body: &Map<String, Value>) -> Vec<IndexDef> {
+    /// CouchDB skips them. They are partitioned as the design document's
+    /// `options.partitioned` says, else as the database is
+    /// (`mango_idx:get_idx_partitioned/2`).
+    pub fn from_ddoc(id: &str, body: &Map<String, Value>, db_partitioned: bool) -> Vec<IndexDef> {
         if body.get("language").and_then(Value::as_str) != Some("query") {
             return Vec::new();
         }
         let Some(Value::Object(views)) = body.get("views") else {
             return Vec::new();
         };
+        let partitioned = match ddoc_partitioned(body) {
+            Some(p) => p,
+            None => db_partitioned,
+        };
         views
             .iter()
-            .filter_map(|(name, view)| Self::from_view(id, name, view))
+            .filter_map(|(name, view)| Self::from_view(id, name, view, partitioned))
             .collect()
     }
 
-    fn from_view(ddoc: &str, name: &str, view: &Value) -> Option<IndexDef> {
+    fn from_view(ddoc: &str, name: &str, view: &Value, partitioned: bool) -> Option<IndexDef> {
         let map = view.get("map")?.as_object()?.clone();
         view.get("options")?.as_object()?;
         let Value::Object(fields) = map.get("fields")? else {
@@ -107,6 +119,7 @@ impl IndexDef {
             paths,
             map,
             partial,
+            partitioned,
         })
     }
 
@@ -140,7 +153,7 @@ impl IndexDef {
                     "ddoc": self.ddoc,
                     "name": self.name,
                     "type": "json",
-                    "partitioned": false,
+                    "partitioned": self.partitioned,
                     "def": def
                 })
             }
@@ -159,6 +172,10 @@ impl IndexDef {
         if let Some(p) = &self.partial {
             h.update(p.to_json().to_string().as_bytes());
         }
+        // Partitioned entries are keyed differently (partition first).
+        if self.partitioned {
+            h.update(b"|partitioned");
+        }
         let full = h.finalize();
         let mut sig = [0u8; 16];
         sig.copy_from_slice(&full[..16]);
@@ -169,6 +186,9 @@ impl IndexDef {
     /// document, matches the partial filter, and has the first column.
     fn admits(&self, id: &str, doc: &Value) -> bool {
         if id.starts_with("_design/") {
+            return false;
+        }
+        if self.partitioned && partition::of_doc(id).is_none() {
             return false;
         }
         if let Some(p) = &self.partial {
@@ -193,7 +213,10 @@ impl IndexDef {
         if !self.admits(id, doc) {
             return None;
         }
-        let mut key = Vec::with_capacity(32);
+        let mut key = match partition::of_doc(id) {
+            Some(p) if self.partitioned => partition_prefix(p),
+            _ => Vec::with_capacity(32),
+        };
         let mut values = Vec::with_capacity(self.paths.len());
         for p in &self.paths {
             match get_field(doc, p) {
@@ -210,12 +233,39 @@ impl IndexDef {
         Some((key, values))
     }
 
+    /// Where a partition's entries start in a partitioned index's
+    /// keyspace (empty for a global index or a global query).
+    pub fn scan_prefix(&self, partition: Option<&str>) -> Vec<u8> {
+        match partition {
+            Some(p) if self.partitioned => partition_prefix(p),
+            _ => Vec::new(),
+        }
+    }
+
     /// The design document id without `_design/`.
     pub fn ddoc_name(&self) -> &str {
         self.ddoc
             .as_deref()
             .map_or("", |d| d.strip_prefix("_design/").unwrap_or(d))
     }
+}
+
+/// The key prefix of one partition's entries in a partitioned index: the
+/// partition's bytes, length first, so no partition's entries can run into
+/// another's (a collation key could: ICU gives some distinct strings equal
+/// keys).
+pub fn partition_prefix(partition: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(partition.len() + 36);
+    k.extend_from_slice(&(partition.len() as u32).to_be_bytes());
+    k.extend_from_slice(partition.as_bytes());
+    k
+}
+
+/// A design document's `options.partitioned`, when it is a boolean.
+pub fn ddoc_partitioned(body: &Map<String, Value>) -> Option<bool> {
+    body.get("options")
+        .and_then(|o| o.get("partitioned"))
+        .and_then(Value::as_bool)
 }
 
 /// A validated `POST /{db}/_index` body.
@@ -228,6 +278,8 @@ pub struct IndexRequest {
     pub map: Map<String, Value>,
     /// The `index` object as given (stored under `options.def`).
     pub def: Value,
+    /// `partitioned` as given; `None` is the database's default.
+    pub partitioned: Option<bool>,
 }
 
 impl IndexRequest {
@@ -264,16 +316,7 @@ impl IndexRequest {
         let partitioned = match props.get("partitioned") {
             None => None,
             Some(Value::Bool(b)) => Some(*b),
-            Some(v) => {
-                return Err(mango(
-                    500,
-                    "unknown_error",
-                    format!(
-                        "Unknown Error: mango_opts :: {{invalid_partitioned_value,{}}}",
-                        erl_term(v)
-                    ),
-                ))
-            }
+            Some(v) => return Err(unknown_error("mango_opts", "invalid_partitioned_value", v)),
         };
         if let Some(key) = props
             .keys()
@@ -297,12 +340,6 @@ impl IndexRequest {
                 ))
             }
         }
-        if partitioned == Some(true) {
-            return Err(bad(
-                "invalid_partitioned_option",
-                "Requested partitioned option does not match existing value on design document",
-            ));
-        }
         let auto = || gen_name(&def, &ddoc, &name, &ty, &w, partitioned);
         let index_name = match &name {
             Some(n) => n.clone(),
@@ -319,25 +356,64 @@ impl IndexRequest {
             name: index_name,
             map,
             def,
+            partitioned,
         })
     }
 
-    /// Adds the index to a design body (`mango_idx_view:add/2`); `None`
-    /// when an identical index is already there (`"exists"`). The body
-    /// must already be a `query` design document (see [`check_language`]).
-    pub fn add_to(&self, body: &Map<String, Value>) -> Option<Map<String, Value>> {
+    /// Adds the index to a design body (`mango_idx:add/2`); `None` when an
+    /// identical index is already there (`"exists"`). The body must
+    /// already be a `query` design document (see [`check_language`]).
+    ///
+    /// The request's `partitioned` must be the design document's
+    /// `options.partitioned` (both absent counts): a new design document
+    /// takes the request's, an existing one that differs is an error
+    /// (`set_ddoc_partitioned/2`).
+    pub fn add_to(
+        &self,
+        body: &Map<String, Value>,
+        is_new: bool,
+        ddoc: &str,
+    ) -> Result<Option<Map<String, Value>>> {
         let view = json!({"map": self.map, "reduce": "_count", "options": {"def": self.def}});
         let mut out = body.clone();
+        if self.partitioned != ddoc_partitioned(body) {
+            match self.partitioned {
+                _ if !is_new => {
+                    return Err(bad(
+                        "invalid_partitioned_option",
+                        format!(
+                            "Requested partitioned option does not match existing value on design document {ddoc}"
+                        ),
+                    ))
+                }
+                Some(p) => {
+                    let mut options = match out.get("options") {
+                        Some(Value::Object(o)) => o.clone(),
+                        _ => Map::new(),
+                    };
+                    options.insert("partitioned".into(), Value::Bool(p));
+                    let mut views = match out.get("views") {
+                        Some(Value::Object(v)) => v.clone(),
+                        _ => Map::new(),
+                    };
+                    views.insert(self.name.clone(), view);
+                    out.insert("views".into(), Value::Object(views));
+                    out.insert("options".into(), Value::Object(options));
+                    return Ok(Some(out));
+                }
+                None => {}
+            }
+        }
         let mut views = match out.get("views") {
             Some(Value::Object(v)) => v.clone(),
             _ => Map::new(),
         };
         if views.get(&self.name) == Some(&view) {
-            return None;
+            return Ok(None);
         }
         views.insert(self.name.clone(), view);
         out.insert("views".into(), Value::Object(views));
-        Some(out)
+        Ok(Some(out))
     }
 }
 
@@ -598,7 +674,7 @@ mod tests {
         assert_eq!(req.ddoc, "_design/d");
         let body = json!({"language": "query"});
         let body = body.as_object().cloned().unwrap_or_default();
-        let Some(new) = req.add_to(&body) else {
+        let Ok(Some(new)) = req.add_to(&body, true, "_design/d") else {
             panic!("added")
         };
         assert_eq!(
@@ -608,8 +684,8 @@ mod tests {
                 "reduce": "_count",
                 "options": {"def": {"fields": ["foo", {"bar": "asc"}]}}}}})
         );
-        assert!(req.add_to(&new).is_none());
-        let defs = IndexDef::from_ddoc("_design/d", &new);
+        assert!(matches!(req.add_to(&new, false, "_design/d"), Ok(None)));
+        let defs = IndexDef::from_ddoc("_design/d", &new, false);
         assert_eq!(defs.len(), 1);
         assert_eq!(defs[0].columns, vec!["foo", "bar"]);
         assert_eq!(
@@ -618,6 +694,71 @@ mod tests {
                    "def": {"fields": [{"foo": "asc"}, {"bar": "asc"}]}})
         );
         assert_eq!(remove_from(&new, "i").ok(), Some(None));
+    }
+
+    #[test]
+    fn partitioned_option_as_mango_idx_sets_it() {
+        let parse = |v: Value| match IndexRequest::parse(&v) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        };
+        let fresh = json!({"language": "query"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        // A new design document takes the request's option, after `views`.
+        let req = parse(json!({"index": {"fields": ["v"]}, "ddoc": "d", "partitioned": false}));
+        let Ok(Some(body)) = req.add_to(&fresh, true, "_design/d") else {
+            panic!("added")
+        };
+        let keys: Vec<&String> = body.keys().collect();
+        assert_eq!(keys, ["language", "views", "options"]);
+        assert_eq!(body["options"], json!({"partitioned": false}));
+        // The same index again: it exists; with another option: refused.
+        assert!(matches!(req.add_to(&body, false, "_design/d"), Ok(None)));
+        let default = parse(json!({"index": {"fields": ["v"]}, "ddoc": "d"}));
+        let err = default
+            .add_to(&body, false, "_design/d")
+            .err()
+            .map(|e| e.body());
+        assert_eq!(
+            err.map(|b| b["reason"].clone()),
+            Some(json!(
+                "Requested partitioned option does not match existing value on design document _design/d"
+            ))
+        );
+        // The database's default leaves the design document alone.
+        let Ok(Some(plain)) = default.add_to(&fresh, true, "_design/d") else {
+            panic!("added")
+        };
+        assert!(plain.get("options").is_none());
+        let defs = IndexDef::from_ddoc("_design/d", &plain, true);
+        assert!(defs[0].partitioned);
+        assert_eq!(defs[0].to_json()["partitioned"], json!(true));
+        let defs = IndexDef::from_ddoc("_design/d", &body, true);
+        assert!(!defs[0].partitioned);
+        assert_ne!(
+            IndexDef::from_ddoc("_design/d", &plain, true)[0].signature(),
+            IndexDef::from_ddoc("_design/d", &plain, false)[0].signature()
+        );
+    }
+
+    #[test]
+    fn partitioned_entries_start_with_their_partition() {
+        let body = json!({"language": "query", "views": {"i": {
+            "map": {"fields": {"a": "asc"}, "partial_filter_selector": {}},
+            "reduce": "_count", "options": {"def": {"fields": ["a"]}}}}});
+        let body = body.as_object().cloned().unwrap_or_default();
+        let def = IndexDef::from_ddoc("_design/d", &body, true).remove(0);
+        let Some((key, _)) = def.entry("p:1", &json!({"a": 1})) else {
+            panic!("entry")
+        };
+        assert!(key.starts_with(&partition_prefix("p")));
+        assert!(def.entry("nopartition", &json!({"a": 1})).is_none());
+        // "p" and "p\u{1}" would share an ICU sort key; never a prefix.
+        assert!(!partition_prefix("p\u{1}").starts_with(&partition_prefix("p")));
+        assert_eq!(def.scan_prefix(Some("p")), partition_prefix("p"));
+        assert!(def.scan_prefix(None).is_empty());
     }
 
     #[test]
@@ -677,6 +818,7 @@ mod tests {
             paths: vec![vec!["a".into()], vec!["b".into()]],
             map: Map::new(),
             partial: None,
+            partitioned: false,
         };
         assert!(def.entry("d", &json!({"b": 1})).is_none());
         assert!(def.entry("_design/d", &json!({"a": 1})).is_none());

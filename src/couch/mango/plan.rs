@@ -129,8 +129,15 @@ impl Plan {
 
 /// Plans a query over the database's indexes (JSON indexes from design
 /// documents; `_all_docs` is added here). `explain` plans never fail for
-/// lack of an index.
-pub fn plan(req: &FindRequest, json_indexes: &[IndexDef], explain: bool) -> Result<Option<Plan>> {
+/// lack of an index. A partition query (`req.partition`) uses partitioned
+/// indexes only, a global one global indexes only
+/// (`mango_idx:filter_partition_indexes/2`); `_all_docs` serves both.
+pub fn plan(
+    req: &FindRequest,
+    json_indexes: &[IndexDef],
+    explain: bool,
+    db_partitioned: bool,
+) -> Result<Option<Plan>> {
     let sel = req.selector.root();
     let all = with_all_docs(json_indexes);
     let by_use_index = |ix: &IndexDef| matches_use_index(ix, &req.use_index);
@@ -146,11 +153,7 @@ pub fn plan(req: &FindRequest, json_indexes: &[IndexDef], explain: bool) -> Resu
         if explain {
             return Ok(None);
         }
-        return Err(mango(
-            400,
-            "no_usable_index",
-            "No index exists for this sort, try indexing by the sort fields.",
-        ));
+        return Err(sort_error(db_partitioned, req.partition.is_some()));
     } else {
         let filtered: Vec<&IndexDef> = usable
             .iter()
@@ -246,11 +249,34 @@ pub fn plan(req: &FindRequest, json_indexes: &[IndexDef], explain: bool) -> Resu
         couchdb_plan: None,
     };
     if plan.index.kind == IndexKind::AllDocs {
-        if let Some(better) = reorder_by_id(req, json_indexes, &field_ranges, &plan) {
+        let in_scope: Vec<IndexDef> = json_indexes
+            .iter()
+            .filter(|ix| in_scope(ix, req))
+            .cloned()
+            .collect();
+        if let Some(better) = reorder_by_id(req, &in_scope, &field_ranges, &plan) {
             plan = better;
         }
     }
     Ok(Some(plan))
+}
+
+/// `mango_idx:mango_sort_error/2`: no index can serve the query's sort.
+fn sort_error(db_partitioned: bool, partition_query: bool) -> crate::error::Error {
+    let reason = match (db_partitioned, partition_query) {
+        (false, _) => "No index exists for this sort, try indexing by the sort fields.",
+        (true, true) => {
+            "No partitioned index exists for this sort, try indexing by the sort fields."
+        }
+        (true, false) => "No global index exists for this sort, try indexing by the sort fields.",
+    };
+    mango(400, "no_usable_index", reason)
+}
+
+/// Whether an index can answer the query at all: a partitioned index a
+/// partition query, a global index a global query, `_all_docs` both.
+fn in_scope(ix: &IndexDef, req: &FindRequest) -> bool {
+    ix.kind == IndexKind::AllDocs || ix.partitioned == req.partition.is_some()
 }
 
 /// Every index of the database: `_all_docs` and the JSON indexes, in
@@ -264,7 +290,9 @@ fn with_all_docs(json_indexes: &[IndexDef]) -> Vec<IndexDef> {
 
 /// CouchDB's first pass over the indexes (`mango_idx:get_usable_indexes`).
 struct Survey<'a> {
-    /// Partial indexes only when `use_index` names them.
+    /// The indexes checked for usability: those in the query's scope
+    /// (partitioned or global), partial indexes only when `use_index`
+    /// names them.
     considered: Vec<&'a IndexDef>,
     /// Why each considered index cannot answer (empty: it can).
     verdicts: Vec<(&'a IndexDef, Vec<&'static str>)>,
@@ -280,6 +308,7 @@ fn survey<'a>(req: &FindRequest, all: &'a [IndexDef]) -> Survey<'a> {
             ix.partial.is_none()
                 || (!req.use_index.is_empty() && matches_use_index(ix, &req.use_index))
         })
+        .filter(|ix| in_scope(ix, req))
         .collect();
     let verdicts: Vec<(&IndexDef, Vec<&'static str>)> = considered
         .iter()
@@ -862,7 +891,16 @@ fn candidates_json(
 ) -> Vec<Value> {
     let same = |a: &IndexDef, b: &IndexDef| a.ddoc == b.ddoc && a.name == b.name;
     let contains = |set: &[&IndexDef], ix: &IndexDef| set.iter().any(|s| same(s, ix));
-    let partial: Vec<&IndexDef> = all.iter().filter(|ix| !contains(considered, ix)).collect();
+    // Not considered: partial indexes (unless `use_index` named one in
+    // scope), and the other indexes out of the query's scope.
+    let partial: Vec<&IndexDef> = all
+        .iter()
+        .filter(|ix| !contains(considered, ix) && ix.partial.is_some())
+        .collect();
+    let out_of_scope: Vec<&IndexDef> = all
+        .iter()
+        .filter(|ix| !contains(considered, ix) && ix.partial.is_none())
+        .collect();
     let not_usable: Vec<&IndexDef> = considered
         .iter()
         .copied()
@@ -882,6 +920,7 @@ fn candidates_json(
     let r1 = r0 + usize::from(!unfavored.is_empty());
     let r2 = r1 + usize::from(!excluded.is_empty());
     let r3 = r2 + usize::from(!not_usable.is_empty());
+    let r4 = r3 + usize::from(!out_of_scope.is_empty());
     let winner = sorted.first().map(|(ix, _, _)| *ix);
     let winner_width = winner.map_or(0, |w| w.columns.len());
     let mut out = Vec::new();
@@ -890,7 +929,9 @@ fn candidates_json(
             continue;
         }
         let (usable_flag, reason, ranking) = if contains(&partial, ix) {
-            (false, "is_partial", r3)
+            (false, "is_partial", r4)
+        } else if contains(&out_of_scope, ix) {
+            (false, "scope_mismatch", r3)
         } else if contains(&not_usable, ix) {
             let reason = verdicts
                 .iter()
@@ -956,7 +997,7 @@ mod tests {
         let body = json!({"language": "query", "views": {name: {
             "map": {"fields": fields, "partial_filter_selector": {}}, "reduce": "_count", "options": {"def": {}}}}});
         let body = body.as_object().cloned().unwrap_or_default();
-        IndexDef::from_ddoc(&format!("_design/{name}"), &body).remove(0)
+        IndexDef::from_ddoc(&format!("_design/{name}"), &body, false).remove(0)
     }
 
     fn req(v: Value) -> FindRequest {
@@ -967,7 +1008,7 @@ mod tests {
     }
 
     fn plan_of(v: Value, ixs: &[IndexDef]) -> Result<Option<Plan>> {
-        plan(&req(v), ixs, false)
+        plan(&req(v), ixs, false, false)
     }
 
     #[test]
@@ -1025,6 +1066,65 @@ mod tests {
             .ok()
             .flatten();
         assert_eq!(p.map(|p| p.strategy), Some(Strategy::CouchDb));
+    }
+
+    #[test]
+    fn partition_queries_use_partitioned_indexes_only() {
+        let mut part = idx("p", &["a"]);
+        part.partitioned = true;
+        let glob = idx("g", &["a"]);
+        let ixs = [part, glob];
+        let find = |q: Value, db_partitioned: bool| {
+            plan(&req(q), &ixs, false, db_partitioned)
+                .map(|p| p.map(|p| p.index.name))
+                .map_err(|e| e.body()["reason"].clone())
+        };
+        assert_eq!(
+            find(json!({"selector": {"a": 1}, "partition": "x"}), true),
+            Ok(Some("p".to_string()))
+        );
+        assert_eq!(
+            find(json!({"selector": {"a": 1}}), true),
+            Ok(Some("g".to_string()))
+        );
+        assert_eq!(
+            find(
+                json!({"selector": {"b": 1}, "sort": ["b"], "partition": "x"}),
+                true
+            ),
+            Err(json!(
+                "No partitioned index exists for this sort, try indexing by the sort fields."
+            ))
+        );
+        assert_eq!(
+            find(json!({"selector": {"b": 1}, "sort": ["b"]}), true),
+            Err(json!(
+                "No global index exists for this sort, try indexing by the sort fields."
+            ))
+        );
+        assert_eq!(
+            find(json!({"selector": {"b": 1}, "sort": ["b"]}), false),
+            Err(json!(
+                "No index exists for this sort, try indexing by the sort fields."
+            ))
+        );
+        let Ok(Some(p)) = plan(&req(json!({"selector": {"a": 1}})), &ixs, true, true) else {
+            panic!("plan")
+        };
+        let reasons: Vec<(Value, Value)> = p
+            .candidates
+            .iter()
+            .map(|c| {
+                (
+                    c["index"]["name"].clone(),
+                    c["analysis"]["reasons"][0]["name"].clone(),
+                )
+            })
+            .collect();
+        assert!(
+            reasons.contains(&(json!("p"), json!("scope_mismatch"))),
+            "{reasons:?}"
+        );
     }
 
     #[test]

@@ -7,10 +7,10 @@ use base64::Engine;
 use md5::Digest;
 use serde_json::{json, Map, Value};
 
-use super::error::{bad, erl_term, mango};
+use super::error::{bad, erl_term, unknown_error};
 use super::field::{get_field, parse_field, Lookup};
 use super::selector::Selector;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// `mango.default_limit`.
 pub const DEFAULT_LIMIT: u64 = 25;
@@ -41,6 +41,8 @@ pub struct FindRequest {
     pub stable: bool,
     pub execution_stats: bool,
     pub allow_fallback: bool,
+    /// A partition query (`partition`, or the `_partition/{p}` path).
+    pub partition: Option<String>,
 }
 
 impl FindRequest {
@@ -70,12 +72,7 @@ impl FindRequest {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.is_empty() => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(other) => {
-                return Err(unknown(
-                    "mango_opts",
-                    &format!("{{invalid_bookmark,{}}}", erl_term(other)),
-                ))
-            }
+            Some(other) => return Err(unknown_error("mango_opts", "invalid_bookmark", other)),
         };
         let limit = non_neg(props.get("limit"), DEFAULT_LIMIT)?;
         let skip = non_neg(props.get("skip"), 0)?;
@@ -87,12 +84,10 @@ impl FindRequest {
             None => None,
             Some(v) => parse_fields(v)?,
         };
-        let partition = props.get("partition");
-        if let Some(p) = partition {
-            if p != &Value::from("") {
-                return Err(bad("bad_request", "Database is not partitioned"));
-            }
-        }
+        let partition = match props.get("partition") {
+            None => None,
+            Some(p) => crate::couch::partition::from_json(p)?,
+        };
         let r = match props.get("r") {
             None => 1,
             Some(v) => match v.as_u64() {
@@ -111,9 +106,10 @@ impl FindRequest {
             Some(Value::String(s)) if s == "ok" => true,
             Some(Value::String(s)) if s == "false" => false,
             Some(other) => {
-                return Err(unknown(
+                return Err(unknown_error(
                     "mango_opts",
-                    &format!("{{invalid_ok_or_false_value,{}}}", erl_term(other)),
+                    "invalid_ok_or_false_value",
+                    other,
                 ))
             }
         };
@@ -159,6 +155,7 @@ impl FindRequest {
             stable: stable || stale_ok,
             execution_stats,
             allow_fallback,
+            partition,
         })
     }
 
@@ -191,7 +188,7 @@ impl FindRequest {
             "skip": self.skip,
             "sort": sort,
             "fields": self.fields.clone().unwrap_or_default(),
-            "partition": "",
+            "partition": self.partition.clone().unwrap_or_default(),
             "r": self.r,
             "conflicts": self.conflicts,
             "stale": if self.stale_ok { Value::from("ok") } else { Value::Bool(false) },
@@ -201,16 +198,6 @@ impl FindRequest {
             "allow_fallback": self.allow_fallback,
         })
     }
-}
-
-/// A 500 `unknown_error` as CouchDB reports option errors it has no
-/// message for.
-fn unknown(module: &str, term: &str) -> Error {
-    mango(
-        500,
-        "unknown_error",
-        format!("Unknown Error: {module} :: {term}"),
-    )
 }
 
 fn non_neg(v: Option<&Value>, default: u64) -> Result<u64> {
