@@ -368,3 +368,46 @@ fn multipart_part_with_an_empty_header_block() {
     r.assert_error(400, "bad_request", None);
     assert_eq!(get(&format!("/{db}/e")).status, 404);
 }
+
+/// CouchDB's `set_new_att_revpos`: an interactive edit stamps the bodies
+/// uploaded with it with its generation, whatever revpos they carry; a
+/// replicated write keeps the revpos sent (0 when none), and a COPY keeps
+/// the source's. Replicas compare attachment revpos, so they must agree.
+#[test]
+fn attachment_revpos_rules() {
+    let db = new_db("revposrules");
+    let r = post(
+        &format!("/{db}/_bulk_docs"),
+        &json!({"new_edits": false, "docs": [{"_id": "c", "_rev": "2-bbbb",
+        "_revisions": {"start": 2, "ids": ["bbbb", "aaaa"]},
+        "_attachments": {
+            "a.bin": {"content_type": "application/octet-stream", "data": "AAEC"},
+            "b.txt": {"content_type": "text/plain", "data": "AAEC", "revpos": 1}
+        }}]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let atts = get(&format!("/{db}/c")).body["_attachments"].clone();
+    assert_eq!(atts["a.bin"]["revpos"], 0);
+    assert_eq!(atts["b.txt"]["revpos"], 1);
+    let r = put(
+        &format!("/{db}/d"),
+        &json!({"_attachments": {"a.bin": {"content_type": "application/octet-stream", "data": "AAEC", "revpos": 7}}}),
+    );
+    assert_eq!(r.body["rev"], "1-8aade4496626f284ab230dcc89faca9a");
+    assert_eq!(
+        get(&format!("/{db}/d")).body["_attachments"]["a.bin"]["revpos"],
+        1
+    );
+    let r = client()
+        .request(
+            Method::from_bytes(b"COPY").unwrap(),
+            format!("{}/{db}/c", url()),
+        )
+        .header("Destination", "e")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let atts = get(&format!("/{db}/e")).body["_attachments"].clone();
+    assert_eq!(atts["a.bin"]["revpos"], 0);
+    assert_eq!(atts["b.txt"]["revpos"], 1);
+}

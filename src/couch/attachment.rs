@@ -128,7 +128,12 @@ pub enum AttInput {
         digest: Option<String>,
         revpos: Option<u64>,
     },
-    /// Already written to storage; ready to be attached to a revision.
+    /// A body stored for this write (inline data, a multipart part, a
+    /// standalone or form upload), its revpos as sent (0 when none): an
+    /// interactive edit stamps it with the new generation.
+    Uploaded(AttMeta),
+    /// An attachment kept by reference (the previous revision's, a COPY's
+    /// source): it keeps its revpos.
     Stored(AttMeta),
 }
 

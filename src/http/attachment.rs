@@ -57,7 +57,7 @@ pub fn store_inline(settings: &Snapshot, db: &Database, doc: &mut NewDoc) -> Res
             writer.write(data)?;
             let mut meta = writer.finish(content_type)?;
             meta.revpos = revpos.unwrap_or(0);
-            *input = AttInput::Stored(meta);
+            *input = AttInput::Uploaded(meta);
         }
     }
     Ok(())
@@ -156,7 +156,7 @@ pub async fn read_multipart_doc(
             meta.length = length.unwrap_or(meta.length);
         }
         meta.revpos = revpos.unwrap_or(0);
-        *input = AttInput::Stored(meta);
+        *input = AttInput::Uploaded(meta);
     }
     Ok(doc)
 }
@@ -442,7 +442,7 @@ fn edited_doc(
         .map(|(n, m)| (n, AttInput::Stored(m)))
         .collect();
     if let Some(meta) = new {
-        atts.push((name.to_string(), AttInput::Stored(meta)));
+        atts.push((name.to_string(), AttInput::Uploaded(meta)));
     }
     Ok(NewDoc {
         id: Some(id.to_string()),

@@ -92,7 +92,7 @@ pub async fn post(
     let mut atts: Vec<(String, AttInput)> = form
         .files
         .iter()
-        .map(|(name, meta)| (name.clone(), AttInput::Stored(meta.clone())))
+        .map(|(name, meta)| (name.clone(), AttInput::Uploaded(meta.clone())))
         .collect();
     atts.extend(
         kept.into_iter()

@@ -26,6 +26,9 @@ use super::AppState;
 /// Pending connections the kernel queues per listener.
 const BACKLOG: u32 = 1024;
 
+/// How long an idle keep-alive connection is kept open.
+const KEEP_ALIVE: Duration = Duration::from_secs(300);
+
 /// What to listen on.
 pub struct Listen {
     pub bind: String,
@@ -126,6 +129,11 @@ where
             async move { signal.notified().await }
         })
         .client_disconnect_timeout(Duration::from_secs(1))
+        // Idle keep-alive connections stay open as long as CouchDB keeps
+        // them (mochiweb: minutes, not actix's 5 s): CouchDB's replicator
+        // pools connections for up to 90 s and does not retry its
+        // `_session` login on one that closed under it.
+        .keep_alive(KEEP_ALIVE)
         .h1_allow_half_closed(false)
         .local_addr(addr)
         .finish(app)

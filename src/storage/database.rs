@@ -488,8 +488,17 @@ impl Database {
                 if edited.store_body {
                     let mut body = std::mem::take(&mut doc.body);
                     if !atts.is_empty() {
-                        for (_, meta) in atts.iter_mut().filter(|(_, m)| m.revpos == 0) {
-                            meta.revpos = edited.rev.pos;
+                        // CouchDB's `set_new_att_revpos`: an interactive
+                        // edit stamps the bodies uploaded with it with its
+                        // generation; a replicated one keeps the revpos
+                        // each was sent with (0 when none), and attachments
+                        // kept by reference keep theirs.
+                        if let (true, Some(inputs)) = (new_edits, &doc.attachments) {
+                            for ((_, meta), (_, input)) in atts.iter_mut().zip(inputs) {
+                                if matches!(input, AttInput::Uploaded(_)) {
+                                    meta.revpos = edited.rev.pos;
+                                }
+                            }
                         }
                         body.insert("_attachments".into(), attachment::stored_json(&atts));
                     }
@@ -586,7 +595,9 @@ impl Database {
         let mut out = Vec::with_capacity(inputs.len());
         for (name, input) in inputs {
             match input {
-                AttInput::Stored(meta) => out.push((name.clone(), meta.clone())),
+                AttInput::Stored(meta) | AttInput::Uploaded(meta) => {
+                    out.push((name.clone(), meta.clone()))
+                }
                 AttInput::Stub { revpos, .. } => {
                     if previous.is_none() {
                         previous = Some(self.previous_attachments(id, doc, new_edits)?);
