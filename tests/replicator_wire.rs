@@ -411,3 +411,51 @@ fn attachment_revpos_rules() {
     assert_eq!(atts["a.bin"]["revpos"], 0);
     assert_eq!(atts["b.txt"]["revpos"], 1);
 }
+
+/// `?attachments=true` answers in multipart/related to every client that
+/// takes it (no Accept, `*/*`, `multipart/*`), JSON only to one that does
+/// not; `open_revs` likewise with multipart/mixed. Without `atts_since`
+/// every attachment carries its data, revpos 0 included; with it, only
+/// those newer than the newest known ancestor.
+#[test]
+fn attachment_reads_negotiate_as_couchdb() {
+    let db = new_db("attaccept");
+    post(
+        &format!("/{db}/_bulk_docs"),
+        &json!({"new_edits": false, "docs": [{"_id": "c", "_rev": "2-bbbb",
+            "_revisions": {"start": 2, "ids": ["bbbb", "aaaa"]},
+            "_attachments": {"a.bin": {"content_type": "application/octet-stream", "data": "AAEC"}}}]}),
+    );
+    let ctype = |path: &str, accept: Option<&str>| {
+        let mut rb = client().get(format!("{}{path}", url()));
+        if let Some(a) = accept {
+            rb = rb.header("Accept", a);
+        }
+        let r = rb.send().unwrap();
+        r.headers()["content-type"].to_str().unwrap().to_string()
+    };
+    let path = format!("/{db}/c?attachments=true");
+    for accept in [
+        None,
+        Some("*/*"),
+        Some("multipart/*"),
+        Some("text/html,*/*;q=0.8"),
+    ] {
+        assert!(
+            ctype(&path, accept).starts_with("multipart/related"),
+            "{accept:?}"
+        );
+    }
+    assert!(ctype(&path, Some("application/json")).starts_with("application/json"));
+    let revs = format!("/{db}/c?open_revs=all");
+    assert!(ctype(&revs, None).starts_with("multipart/mixed"));
+    assert!(ctype(&revs, Some("text/html")).starts_with("application/json"));
+
+    let data = get(&path).body;
+    assert_eq!(data["_attachments"]["a.bin"]["data"], "AAEC");
+    assert_eq!(data["_attachments"]["a.bin"]["revpos"], 0);
+    for since in ["1-aaaa", "1-zzzz"] {
+        let stub = get(&format!("/{db}/c?atts_since=[\"{since}\"]")).body;
+        assert_eq!(stub["_attachments"]["a.bin"]["stub"], true, "{since}");
+    }
+}

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
@@ -61,7 +61,7 @@ pub async fn handle(
         .await?;
         return Ok(response::ok(&json!({"results": results})));
     }
-    let mixed = accepts(req, "multipart/mixed");
+    let mixed = request::accepts(req, "multipart/mixed");
     let boundary = format!("--{}", multipart::boundary());
     let ctype = format!(
         "{}; boundary=\"{boundary}\"",
@@ -90,29 +90,11 @@ pub async fn handle(
     ))
 }
 
-/// Whether `Accept` admits `ctype` as mochiweb's `accepts_content_type`
-/// decides: an absent header is `*/*`; `type/*` and `*/*` match; `q=0`
-/// refuses.
-fn accepts(req: &HttpRequest, ctype: &str) -> bool {
-    let accept = request::header_str(req, header::ACCEPT).unwrap_or("*/*");
-    let main = ctype.split('/').next().unwrap_or("");
-    let wildcard = format!("{main}/*");
-    accept.split(',').any(|entry| {
-        let mut pieces = entry.split(';');
-        let media = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = pieces
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .next()
-            .map_or(Some(1.0), |v| v.trim().parse::<f64>().ok());
-        q.is_some_and(|q| q > 0.0) && (media == "*/*" || media == ctype || media == wildcard)
-    })
-}
-
 /// CouchDB answers in multipart only to clients that take it and do not
 /// take JSON.
 fn wants_multipart(req: &HttpRequest) -> bool {
-    !accepts(req, "application/json")
-        && (accepts(req, "multipart/mixed") || accepts(req, "multipart/related"))
+    !request::accepts(req, "application/json")
+        && (request::accepts(req, "multipart/mixed") || request::accepts(req, "multipart/related"))
 }
 
 /// One requested item, parsed; an item CouchDB would refuse carries its

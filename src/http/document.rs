@@ -172,7 +172,11 @@ pub fn render_full(
     let history = || record.tree.history(rev).unwrap_or_default();
     let stored = attachment::stored_atts(&body);
     body.remove("_attachments");
-    let known_pos = atts_since.map_or(0, |since| {
+    // `couch_db:apply_open_options2`: with `atts_since`, data only for
+    // attachments newer than the newest of those revisions this one
+    // descends from (0 when none: a revpos-0 attachment, which replicated
+    // writes keep, is then a stub, as in CouchDB); without it, all data.
+    let known_pos = atts_since.map(|since| {
         let ancestors = history();
         since
             .iter()
@@ -187,7 +191,7 @@ pub fn render_full(
     let mut atts = Map::new();
     let mut follows = Vec::new();
     for (name, meta) in stored {
-        let with_data = opts.attachments && meta.revpos > known_pos;
+        let with_data = opts.attachments && known_pos.is_none_or(|known| meta.revpos > known);
         let entry = match (with_data, multipart) {
             (false, _) => meta.stub_json(encoding_info),
             (true, true) => {
@@ -337,7 +341,9 @@ async fn get(req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpRes
     };
     if let Some(open_revs) = q.get("open_revs") {
         let spec = open_revs.to_string();
-        if request::accepts_json_only(req) {
+        // `chttpd_db`: multipart unless the client does not take it
+        // (mochiweb's `accepts_content_type`: no Accept, `*/*`, …, take it).
+        if !request::accepts(req, "multipart/mixed") {
             let parts = blocking(move || {
                 let parts =
                     open_revs_parts(&db, &id, &spec, latest, opts, atts_since.as_deref(), false)?;
@@ -395,8 +401,9 @@ async fn get(req: &HttpRequest, db: Arc<Database>, id: String) -> Result<HttpRes
                 .body(json)
         }));
     }
-    let wants_multipart =
-        request::header_str(req, header::ACCEPT).is_some_and(|a| a.contains("multipart/related"));
+    // CouchDB sends attachments as multipart/related to every client that
+    // takes it, curl's `*/*` included (`send_doc_efficiently`).
+    let wants_multipart = request::accepts(req, "multipart/related");
     let rendered = blocking(move || {
         read_rendered(
             &db,

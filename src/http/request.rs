@@ -269,10 +269,22 @@ fn etag_listed(list: &str, etag: &str) -> bool {
         .any(|token| token.strip_prefix("W/").unwrap_or(token) == etag)
 }
 
-/// Whether the client prefers JSON over multipart (`Accept: application/json`).
-pub fn accepts_json_only(req: &HttpRequest) -> bool {
-    header_str(req, header::ACCEPT)
-        .is_some_and(|a| a.contains("application/json") && !a.contains("multipart"))
+/// Whether `Accept` admits `ctype` as mochiweb's `accepts_content_type`
+/// decides: an absent header is `*/*`; `type/*` and `*/*` match; `q=0`
+/// refuses.
+pub fn accepts(req: &HttpRequest, ctype: &str) -> bool {
+    let accept = header_str(req, header::ACCEPT).unwrap_or("*/*");
+    let main = ctype.split('/').next().unwrap_or("");
+    let wildcard = format!("{main}/*");
+    accept.split(',').any(|entry| {
+        let mut pieces = entry.split(';');
+        let media = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = pieces
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .next()
+            .map_or(Some(1.0), |v| v.trim().parse::<f64>().ok());
+        q.is_some_and(|q| q > 0.0) && (media == "*/*" || media == ctype || media == wildcard)
+    })
 }
 
 #[cfg(test)]

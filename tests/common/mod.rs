@@ -83,9 +83,13 @@ impl Reply {
     }
 }
 
-/// Sends a request with an optional JSON body.
+/// Sends a request with an optional JSON body, as a JSON client does:
+/// with `Accept: application/json` (CouchDB answers a client that takes
+/// multipart, curl's `*/*` included, in multipart where it can).
 pub fn req(method: Method, path: &str, body: Option<&Value>) -> Reply {
-    let mut rb = client().request(method, format!("{}{}", url(), path));
+    let mut rb = client()
+        .request(method, format!("{}{}", url(), path))
+        .header("Accept", "application/json");
     if let Some(b) = body {
         rb = rb
             .header("Content-Type", "application/json")
