@@ -187,6 +187,6 @@ impl ResponseError for Error {
         builder
             .insert_header((header::CACHE_CONTROL, "must-revalidate"))
             .content_type("application/json")
-            .body(crate::http::response::json_line(&self.body()))
+            .body(format!("{}\n", self.body()))
     }
 }

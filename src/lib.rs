@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod ini;
 pub mod logging;
+pub mod service;
 pub mod settings;
 pub mod storage;
 
@@ -89,6 +90,7 @@ impl Server {
             config,
             uuid,
             settings: Arc::clone(&settings),
+            docs: service::Service::new(Arc::clone(&store), Arc::clone(&settings)),
             user_docs: http::auth::UserDocs::default(),
         });
         let listening = http::serve::start(state, listen)?;

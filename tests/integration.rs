@@ -20,3 +20,4 @@ mod replicator_wire;
 mod request_line;
 mod revisions;
 mod server;
+mod service;

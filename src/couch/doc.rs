@@ -118,6 +118,26 @@ fn parse_rev_any(text: &str) -> Result<Rev> {
     }
 }
 
+/// The size of a body as compact JSON text, counted without building the
+/// text: what `couch_ejson_size:encoded_size/1` measures against
+/// `max_document_size`.
+pub fn encoded_size(body: &Map<String, Value>) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut counter, body);
+    counter.0
+}
+
 /// Status of one revision in `_revs_info`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RevStatus {

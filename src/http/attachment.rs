@@ -1,6 +1,5 @@
 //! Attachments over HTTP: the standalone API (`GET/HEAD/PUT/DELETE
-//! /{db}/{doc}/{name}`), storing inline (base64) and multipart/related
-//! uploads before the document write, and streaming bodies out.
+//! /{db}/{doc}/{name}`): bodies streamed in and out, ranges, encodings.
 
 use std::sync::Arc;
 
@@ -11,155 +10,22 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use bytes::Bytes;
 use futures::StreamExt;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::document::{created, encode_segment, save};
-use super::multipart::read::RelatedReader;
+use super::auth::current_user;
+use super::reply::{created, encode_segment, location};
 use super::request::{self, Query};
 use super::{blocking, AppState};
-use crate::couch::attachment::{self, AttInput, AttMeta};
-use crate::couch::doc::{self, NewDoc};
+use crate::couch::attachment::{self, AttMeta};
 use crate::couch::names::validate_doc_id;
-use crate::couch::rev::Rev;
 use crate::error::{Error, Result};
-use crate::settings::Snapshot;
-use crate::storage::blobs::Encoding;
-use crate::storage::{Database, DocRecord};
-
-/// How to store a body of this type sent in this encoding, by
-/// `[attachments] compressible_types` and `compression_level`.
-pub(super) fn storage_encoding(settings: &Snapshot, content_type: &str, gzipped: bool) -> Encoding {
-    if gzipped {
-        Encoding::Gzipped
-    } else {
-        match settings.compression_for(content_type) {
-            Some(level) => Encoding::Compress(level),
-            None => Encoding::Identity,
-        }
-    }
-}
-
-/// Writes the bodies of inline (`data`) attachments and replaces them by
-/// their stored metadata, ready for `Database::write_docs`.
-pub fn store_inline(settings: &Snapshot, db: &Database, doc: &mut NewDoc) -> Result<()> {
-    let Some(atts) = doc.attachments.as_mut() else {
-        return Ok(());
-    };
-    for (_, input) in atts.iter_mut() {
-        if let AttInput::Inline {
-            content_type,
-            data,
-            revpos,
-        } = input
-        {
-            let mut writer = db.blob_writer(storage_encoding(settings, content_type, false))?;
-            writer.write(data)?;
-            let mut meta = writer.finish(content_type)?;
-            meta.revpos = revpos.unwrap_or(0);
-            *input = AttInput::Uploaded(meta);
-        }
-    }
-    Ok(())
-}
-
-/// Whether a request body is `multipart/related`.
-pub fn is_multipart(req: &HttpRequest) -> bool {
-    request::header_str(req, header::CONTENT_TYPE).is_some_and(|ct| {
-        ct.trim_start()
-            .to_ascii_lowercase()
-            .starts_with("multipart/related")
-    })
-}
-
-/// Reads a multipart/related document upload: the JSON document first,
-/// then one part per `follows` attachment, in the order the JSON lists
-/// them. Attachment parts stream into storage. A part sent compressed
-/// (`"encoding": "gzip"`, as CouchDB's replicator sends gzip-stored
-/// attachments) is stored as it comes, under the digest of those bytes.
-pub async fn read_multipart_doc(
-    state: &AppState,
-    req: &HttpRequest,
-    payload: web::Payload,
-    db: &Arc<Database>,
-    id: &str,
-) -> Result<NewDoc> {
-    let ctype = request::header_str(req, header::CONTENT_TYPE).unwrap_or_default();
-    let boundary = ctype
-        .parse::<mime::Mime>()
-        .ok()
-        .and_then(|m| m.get_param(mime::BOUNDARY).map(|b| b.as_str().to_string()))
-        .ok_or_else(|| Error::bad_request("Invalid multipart/related Content-Type: no boundary"))?;
-    let mut parts = RelatedReader::new(payload, &boundary);
-    if parts.next_part().await?.is_none() {
-        return Err(Error::bad_request("Empty multipart body"));
-    }
-    let mut json = Vec::new();
-    while let Some(chunk) = parts.chunk().await? {
-        json.extend_from_slice(&chunk);
-        super::document::check_size(state, id, json.len())?;
-    }
-    let mut doc = doc::parse_doc(request::parse_json(&json)?)?;
-    let Some(atts) = doc.attachments.as_mut() else {
-        return Ok(doc);
-    };
-    for (name, input) in atts.iter_mut() {
-        let AttInput::Follows {
-            content_type,
-            length,
-            encoding,
-            encoded_length,
-            revpos,
-            ..
-        } = input
-        else {
-            continue;
-        };
-        if parts.next_part().await?.is_none() {
-            return Err(Error::bad_request(format!(
-                "Missing multipart part for attachment {name}"
-            )));
-        }
-        let gzipped = encoding.as_deref() == Some("gzip");
-        let mut writer =
-            db.blob_writer(storage_encoding(&state.snapshot(), content_type, gzipped))?;
-        let mut failed = None;
-        loop {
-            match parts.chunk().await {
-                Ok(Some(chunk)) => {
-                    if let Err(e) = writer.write(&chunk) {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
-        let received = writer.received();
-        let expected = if gzipped { *encoded_length } else { *length };
-        if failed.is_none() && expected.is_some_and(|l| l != received) {
-            failed = Some(Error::bad_request(format!(
-                "Attachment {name} length mismatch: expected {} bytes, got {received}",
-                expected.unwrap_or(0)
-            )));
-        }
-        if let Some(e) = failed {
-            writer.discard()?;
-            return Err(e);
-        }
-        let mut meta = writer.finish(content_type)?;
-        if gzipped {
-            meta.length = length.unwrap_or(meta.length);
-        }
-        meta.revpos = revpos.unwrap_or(0);
-        *input = AttInput::Uploaded(meta);
-    }
-    Ok(doc)
-}
+use crate::service::attachments::{
+    base_revision, edited_doc, missing_attachment, open_revision, storage_encoding,
+};
+use crate::service::WriteOptions;
+use crate::service::{check_lookup_id, check_write_id};
+use crate::storage::Database;
 
 pub async fn handle(
     state: &AppState,
@@ -181,36 +47,15 @@ pub async fn handle(
         && !Query::from_request(req).has("rev")
         && request::header_str(req, header::IF_MATCH).is_none();
     if creates {
-        super::document::check_write_id(&db, &id)?;
+        check_write_id(&db, &id)?;
     } else {
-        super::document::check_lookup_id(&db, &id)?;
+        check_lookup_id(&db, &id)?;
     }
     match req.method().as_str() {
         "GET" | "HEAD" => get(req, db, id, name).await,
         "PUT" => put(state, req, payload, db, id, name).await,
         _ => delete(state, req, db, id, name).await,
     }
-}
-
-/// Reads the revision a request names (or the winner) and its attachments.
-fn open_revision(
-    db: &Database,
-    id: &str,
-    rev: Option<&Rev>,
-) -> Result<(DocRecord, Rev, Map<String, Value>)> {
-    let record = db.record(id)?.ok_or_else(|| Error::not_found("missing"))?;
-    let rev = match rev {
-        Some(r) => r.clone(),
-        None => record.open_winner()?,
-    };
-    let body = db
-        .body(id, &rev)?
-        .ok_or_else(|| Error::not_found("missing"))?;
-    Ok((record, rev, body))
-}
-
-fn missing_attachment() -> Error {
-    Error::not_found("Document is missing attachment")
 }
 
 async fn get(
@@ -420,60 +265,6 @@ fn parse_ranges(header: &str, total: u64) -> Result<Option<Vec<(u64, u64)>>> {
     Ok(Some(out))
 }
 
-/// A new revision of `base` with `name` replaced (or removed).
-fn edited_doc(
-    id: &str,
-    base: Option<(Rev, Map<String, Value>)>,
-    name: &str,
-    new: Option<AttMeta>,
-) -> Result<NewDoc> {
-    let (revs, mut body) = match base {
-        Some((rev, body)) => (vec![rev], body),
-        None => (Vec::new(), Map::new()),
-    };
-    let current = attachment::stored_atts(&body);
-    body.remove("_attachments");
-    if new.is_none() && !current.iter().any(|(n, _)| n == name) {
-        return Err(missing_attachment());
-    }
-    let mut atts: Vec<(String, AttInput)> = current
-        .into_iter()
-        .filter(|(n, _)| n != name)
-        .map(|(n, m)| (n, AttInput::Stored(m)))
-        .collect();
-    if let Some(meta) = new {
-        atts.push((name.to_string(), AttInput::Uploaded(meta)));
-    }
-    Ok(NewDoc {
-        id: Some(id.to_string()),
-        revs,
-        deleted: false,
-        body,
-        attachments: Some(atts),
-    })
-}
-
-/// The revision a standalone attachment write builds on.
-pub(super) fn base_revision(
-    db: &Database,
-    id: &str,
-    rev: Option<&Rev>,
-) -> Result<Option<(Rev, Map<String, Value>)>> {
-    match rev {
-        None => Ok(None),
-        Some(rev) => {
-            // As CouchDB: a revision the document lacks (or whose body is
-            // gone) is `missing_rev`; one that is not a leaf, a conflict.
-            let record = db.record(id)?.ok_or(Error::MissingRev)?;
-            let body = db.body(id, rev)?.ok_or(Error::MissingRev)?;
-            if !record.tree.is_leaf(rev) {
-                return Err(Error::Conflict);
-            }
-            Ok(Some((rev.clone(), body)))
-        }
-    }
-}
-
 async fn put(
     state: &AppState,
     req: &HttpRequest,
@@ -501,7 +292,7 @@ async fn put(
             ))
         }
     };
-    let _gc = db.blob_guard().await;
+    let uploads = db.blob_guard().await;
     let mut writer = db.blob_writer(storage_encoding(&state.snapshot(), &content_type, gzipped))?;
     let limit = state.snapshot().max_http_request_size;
     while let Some(chunk) = payload.next().await {
@@ -524,17 +315,13 @@ async fn put(
         edited_doc(&doc_id, base, &name_in_doc, Some(meta))
     })
     .await?;
-    let edited = save(state, db.clone(), vec![doc], true, false)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or(Error::Conflict)??;
+    let opts = WriteOptions {
+        uploads: Some(uploads),
+        ..Default::default()
+    };
+    let edited = state.docs.save_one(&current_user(), &db, doc, opts).await?;
     let mut res = created(req, &db, &id, &edited);
-    let location = format!(
-        "{}/{}",
-        super::document::location(req, &db, &id),
-        encode_segment(&att_name)
-    );
+    let location = format!("{}/{}", location(req, &db, &id), encode_segment(&att_name));
     if let Ok(value) = header::HeaderValue::from_str(&location) {
         res.headers_mut().insert(header::LOCATION, value);
     }
@@ -572,11 +359,8 @@ async fn delete(
         edited_doc(&doc_id, base, &name, None)
     })
     .await?;
-    let edited = save(state, db, vec![doc], true, false)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or(Error::Conflict)??;
+    let opts = WriteOptions::default();
+    let edited = state.docs.save_one(&current_user(), &db, doc, opts).await?;
     Ok(super::response::ok(
         &json!({"ok": true, "id": id, "rev": edited.rev.to_string()}),
     ))

@@ -7,13 +7,13 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::document::{check_lookup_id, check_size, check_write_id, save};
+use super::auth::current_user;
 use super::request;
 use super::{blocking, response, AppState};
 use crate::couch::doc;
-use crate::couch::names::{validate_doc_id, DocIdKind};
 use crate::couch::rev::{parse_rev_list, Rev};
 use crate::error::{Error, Result};
+use crate::service::{check_lookup_id, Prepared, WriteOptions};
 use crate::storage::Database;
 
 pub async fn bulk_docs(
@@ -42,76 +42,35 @@ pub async fn bulk_docs(
             ))
         }
     };
-    let mut parsed = Vec::with_capacity(docs.len());
-    let mut local = Vec::new();
-    let mut generated = false;
-    for (i, raw) in docs.into_iter().enumerate() {
-        let size = if raw.is_object() { json_len(&raw) } else { 0 };
-        let mut d = doc::parse_doc(raw)?;
-        if let Some(id) = &d.id {
-            check_write_id(&db, id)?;
-        }
-        if !new_edits {
-            doc::require_replicated_rev(&d)?;
-        }
-        generated |= d.id.is_none();
-        let id =
-            d.id.get_or_insert_with(|| state.settings.new_uuid())
-                .clone();
-        if validate_doc_id(&id)? == DocIdKind::Local {
-            local.push(i);
-        }
-        check_size(state, &id, size)?;
-        parsed.push(d);
+    // Each document is parsed and checked in order, as CouchDB reads
+    // them: the first bad one fails the request.
+    let mut prepared = Vec::with_capacity(docs.len());
+    for raw in docs {
+        let d = doc::parse_doc(raw)?;
+        prepared.push(state.docs.prepare(&db, d, !new_edits)?);
     }
-    // A generated id has no partition: CouchDB cannot find its shard.
-    if generated && db.partitioned() {
-        return Err(Error::IllegalDocId(
-            "Doc id must be of form partition:id".into(),
-        ));
+    if new_edits && body.get("all_or_nothing") == Some(&Value::Bool(true)) && !prepared.is_empty() {
+        return Ok(all_or_nothing_refused(&prepared));
     }
-    if new_edits && body.get("all_or_nothing") == Some(&Value::Bool(true)) && !parsed.is_empty() {
-        return Ok(all_or_nothing_refused(&parsed));
-    }
-    // `_local` docs in a bulk request are written through the local-doc path.
-    let mut local_results = Vec::new();
-    for &i in local.iter().rev() {
-        let d = parsed.remove(i);
-        local_results.push((i, d));
-    }
-    let ids: Vec<String> = parsed.iter().filter_map(|d| d.id.clone()).collect();
-    let mut results: Vec<(usize, Value)> = Vec::new();
-    for (i, d) in local_results {
-        let id = d.id.clone().unwrap_or_default();
-        let value = match super::local::store(state, db.clone(), &id, d).await {
-            Ok(rev) => json!({"ok": true, "id": id, "rev": format!("0-{rev}")}),
-            Err(e) => doc_error(&id, &e),
-        };
-        results.push((i, value));
-    }
-    let _gc = db.blob_guard().await;
-    let outcomes = save(
-        state,
-        db.clone(),
-        parsed,
-        new_edits,
-        request::delays_commit(req),
-    )
-    .await?;
-    let mut out: Vec<Value> = Vec::with_capacity(outcomes.len() + results.len());
+    let ids: Vec<String> = prepared.iter().map(|p| p.id().to_string()).collect();
+    let opts = WriteOptions {
+        replicated: !new_edits,
+        delay_commit: request::delays_commit(req),
+        uploads: None,
+    };
+    let outcomes = state
+        .docs
+        .save(&current_user(), &db, prepared, opts)
+        .await?;
+    let mut out: Vec<Value> = Vec::with_capacity(outcomes.len());
     for (id, outcome) in ids.iter().zip(outcomes) {
         match outcome {
+            // A replicated write answers only its failures.
             Ok(edited) if new_edits => {
                 out.push(json!({"ok": true, "id": id, "rev": edited.rev.to_string()}))
             }
             Ok(_) => {}
             Err(e) => out.push(doc_error(id, &e)),
-        }
-    }
-    results.sort_by_key(|(i, _)| *i);
-    for (i, value) in results {
-        if new_edits {
-            out.insert(i.min(out.len()), value);
         }
     }
     Ok(response::json(StatusCode::CREATED, &out))
@@ -120,9 +79,10 @@ pub async fn bulk_docs(
 /// CouchDB accepts `"all_or_nothing": true` but cannot honour it (fabric's
 /// `validate_atomic_update`): 417 with one error per document, naming its
 /// id and the rev it was sent with (`0-` for none), and nothing written.
-fn all_or_nothing_refused(docs: &[doc::NewDoc]) -> HttpResponse {
+fn all_or_nothing_refused(docs: &[Prepared]) -> HttpResponse {
     let errors: Vec<Value> = docs
         .iter()
+        .map(Prepared::doc)
         .map(|d| {
             let rev = d
                 .revs
@@ -198,23 +158,4 @@ pub async fn revs_diff(
         return Ok(response::ok(&json!({"missing_revs": result})));
     }
     Ok(response::ok(&result))
-}
-
-/// The length of `value` as compact JSON text, counted without building
-/// the text.
-fn json_len(value: &Value) -> usize {
-    struct Counter(usize);
-    impl std::io::Write for Counter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut counter = Counter(0);
-    // Writing to a counter cannot fail.
-    let _ = serde_json::to_writer(&mut counter, value);
-    counter.0
 }

@@ -16,13 +16,13 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::document::{render_full, ReadOpts, Rendered};
 use super::request::{self, Query};
 use super::response::{self, ChunkWriter};
 use super::{blocking, multipart, AppState};
 use crate::couch::names::validate_doc_id;
 use crate::couch::rev::Rev;
 use crate::error::{Error, Result};
+use crate::service::read::{render_full, ReadOpts, Rendered};
 use crate::storage::Database;
 
 /// Query parameters `_bulk_get` refuses (they belong in the body).
@@ -42,7 +42,7 @@ pub async fn handle(
             )));
         }
     }
-    let opts = ReadOpts::from_query(&q)?;
+    let opts = request::read_opts(&q)?;
     let latest = q.bool("latest", false)?;
     let mut body =
         request::json_object_body(req, payload, state.snapshot().max_http_request_size).await?;

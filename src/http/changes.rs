@@ -23,7 +23,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use super::document::{render, render_json, ReadOpts};
 use super::request;
 use super::{blocking, AppState};
 use crate::couch::changes::{self as model, Feed as FeedType, Filter, FilterInput, Params};
@@ -31,6 +30,7 @@ use crate::couch::mango::query::extract_fields;
 use crate::couch::rev::Rev;
 use crate::couch::seq;
 use crate::error::{Error, Result};
+use crate::service::read::{read_doc, render, render_json, ReadOpts};
 use crate::storage::{Database, DocRecord};
 
 /// Output gathered before a slice is handed to the client.
@@ -136,7 +136,7 @@ async fn check_filter(db: &Arc<Database>, filter: &Filter) -> Result<()> {
             let db = Arc::clone(db);
             let (ddoc, member) = (ddoc.clone(), member.clone());
             blocking(move || {
-                let doc = super::document::read_doc(&db, &ddoc, None, false, ReadOpts::default())?;
+                let doc = read_doc(&db, &ddoc, None, false, ReadOpts::default())?;
                 let mut at = &doc;
                 for key in &member {
                     at = at

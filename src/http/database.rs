@@ -8,19 +8,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::request::{self, Query};
-use super::{blocking, document, response, AppState};
+use super::{blocking, response, AppState};
 use crate::couch::names::validate_db_name;
 use crate::couch::partition;
-use crate::couch::seq;
 use crate::error::{Error, Result};
 use crate::storage::Database;
 
-pub async fn handle(
-    state: &AppState,
-    req: &HttpRequest,
-    payload: web::Payload,
-    name: &str,
-) -> Result<HttpResponse> {
+pub async fn handle(state: &AppState, req: &HttpRequest, name: &str) -> Result<HttpResponse> {
     match req.method().as_str() {
         "PUT" => {
             let partitioned = create_options(&Query::from_request(req))?;
@@ -51,13 +45,9 @@ pub async fn handle(
             state.store.commit().sync().await?;
             Ok(response::ok(&json!({"ok": true})))
         }
-        "POST" => {
-            let db = state.db(name)?;
-            document::post_to_db(state, req, payload, db).await
-        }
         _ => {
             let db = state.db(name)?;
-            Ok(response::ok(&info_json(&db)))
+            Ok(response::ok(&crate::service::info::db_info(&db)))
         }
     }
 }
@@ -70,27 +60,6 @@ pub fn unknown_server(req: &HttpRequest, name: String) -> Result<HttpResponse> {
         partition::validate_db_name(&name)?;
     }
     Err(Error::IllegalDatabaseName(name))
-}
-
-/// `GET /{db}` as CouchDB 3.4 shapes it.
-pub fn info_json(db: &Database) -> Value {
-    let info = db.info();
-    // All databases share one sled file: each reports its live data plus
-    // a header's worth, so `file` >= `active` as clients expect.
-    let file = info.active.max(1) + 4096;
-    json!({
-        "instance_start_time": info.created.to_string(),
-        "db_name": info.name,
-        "purge_seq": seq::encode(0),
-        "update_seq": seq::encode(info.update_seq),
-        "sizes": {"file": file, "external": info.external, "active": info.active},
-        "props": if info.partitioned { json!({"partitioned": true}) } else { json!({}) },
-        "doc_del_count": info.doc_del_count,
-        "doc_count": info.doc_count,
-        "disk_format_version": 8,
-        "compact_running": info.compact_running,
-        "cluster": {"q": 1, "n": 1, "w": 1, "r": 1},
-    })
 }
 
 pub async fn security(
@@ -251,7 +220,7 @@ fn location(req: &HttpRequest, name: &str) -> String {
         "{}://{}/{}",
         info.scheme(),
         info.host(),
-        document::encode_segment(name)
+        super::reply::encode_segment(name)
     )
 }
 

@@ -14,16 +14,18 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures::StreamExt;
-use serde_json::json;
 use tokio::sync::mpsc;
 
+use super::auth::current_user;
+use super::reply::written;
 use super::request::{self, Query};
-use super::{blocking, response, AppState};
+use super::{blocking, AppState};
 use crate::couch::attachment::{self, AttInput, AttMeta};
 use crate::couch::doc::{self, NewDoc};
-use crate::couch::names::DocIdKind;
 use crate::couch::rev::Rev;
 use crate::error::{Error, Result};
+use crate::service::attachments::{base_revision, storage_encoding};
+use crate::service::{check_write_id, WriteOptions};
 use crate::storage::Database;
 
 /// What a form post carried.
@@ -42,17 +44,19 @@ pub async fn post(
     payload: web::Payload,
     db: Arc<Database>,
     id: String,
-    kind: DocIdKind,
 ) -> Result<HttpResponse> {
+    crate::couch::names::validate_doc_id(&id)?;
+    check_write_id(&db, &id)?;
     validate_referer(req)?;
     let boundary = form_boundary(req)?;
-    let _gc = db.blob_guard().await;
+    // Taken before the first file streams in, held until the write lands.
+    let uploads = db.blob_guard().await;
     let form = read_form(state, payload, &db, boundary).await?;
     let mut doc = match (&form.doc, &form.rev) {
         (Some(json), _) => {
             let mut doc = doc::parse_doc(request::parse_json(json.as_bytes())?)?;
             let q = Query::from_request(req);
-            super::document::resolve_request_rev(req, &q, &mut doc)?;
+            request::resolve_request_rev(req, &q, &mut doc)?;
             doc
         }
         (None, Some(rev)) => {
@@ -60,8 +64,7 @@ pub async fn post(
             let reader = db.clone();
             let doc_id = id.clone();
             let (rev, mut body) = blocking(move || {
-                super::attachment::base_revision(&reader, &doc_id, Some(&rev))?
-                    .ok_or(Error::MissingRev)
+                base_revision(&reader, &doc_id, Some(&rev))?.ok_or(Error::MissingRev)
             })
             .await?;
             let atts = attachment::stored_atts(&body)
@@ -83,38 +86,29 @@ pub async fn post(
         }
     };
     doc.id = Some(id.clone());
-    if kind == DocIdKind::Local {
+    if id.starts_with("_local/") {
         // Local documents carry no attachments.
-        let rev = super::local::store(state, db, &id, doc).await?;
-        return Ok(reply(&id, &format!("0-{rev}")));
+        doc.attachments = None;
+    } else {
+        let kept = doc.attachments.take().unwrap_or_default();
+        let mut atts: Vec<(String, AttInput)> = form
+            .files
+            .iter()
+            .map(|(name, meta)| (name.clone(), AttInput::Uploaded(meta.clone())))
+            .collect();
+        atts.extend(
+            kept.into_iter()
+                .filter(|(name, _)| !form.files.iter().any(|(n, _)| n == name)),
+        );
+        doc.attachments = Some(atts);
     }
-    let kept = doc.attachments.take().unwrap_or_default();
-    let mut atts: Vec<(String, AttInput)> = form
-        .files
-        .iter()
-        .map(|(name, meta)| (name.clone(), AttInput::Uploaded(meta.clone())))
-        .collect();
-    atts.extend(
-        kept.into_iter()
-            .filter(|(name, _)| !form.files.iter().any(|(n, _)| n == name)),
-    );
-    doc.attachments = Some(atts);
-    let result = super::document::save(state, db, vec![doc], true, false).await?;
-    let edited = result.into_iter().next().ok_or(Error::Conflict)??;
-    Ok(reply(&id, &edited.rev.to_string()))
-}
-
-/// `201 {"ok","id","rev"}` with the rev as `ETag` (no `Location`, as
-/// CouchDB answers a form post).
-fn reply(id: &str, rev: &str) -> HttpResponse {
-    let mut res = response::json(
-        StatusCode::CREATED,
-        &json!({"ok": true, "id": id, "rev": rev}),
-    );
-    if let Ok(v) = header::HeaderValue::from_str(&format!("\"{rev}\"")) {
-        res.headers_mut().insert(header::ETAG, v);
-    }
-    res
+    let opts = WriteOptions {
+        uploads: Some(uploads),
+        ..Default::default()
+    };
+    let edited = state.docs.save_one(&current_user(), &db, doc, opts).await?;
+    // No `Location`, as CouchDB answers a form post.
+    Ok(written(StatusCode::CREATED, &id, &edited))
 }
 
 /// `couch_httpd:validate_referer`: a `Referer` whose host (with port) is
@@ -191,11 +185,8 @@ async fn read_form(
                 .map_or("application/octet-stream".to_string(), |m| {
                     m.essence_str().to_string()
                 });
-            let mut writer = db.blob_writer(super::attachment::storage_encoding(
-                &state.snapshot(),
-                &content_type,
-                false,
-            ))?;
+            let mut writer =
+                db.blob_writer(storage_encoding(&state.snapshot(), &content_type, false))?;
             loop {
                 let step = match field.chunk().await {
                     Ok(Some(c)) if writer.received() + c.len() as u64 > limit => {
@@ -216,7 +207,10 @@ async fn read_form(
         let text = field.text().await.map_err(bad)?;
         match name.as_str() {
             "_doc" => {
-                super::document::check_size(state, "_doc", text.len())?;
+                // Read whole: bound it before it is parsed.
+                if text.len() as u64 > state.snapshot().max_document_size {
+                    return Err(Error::DocumentTooLarge("_doc".into()));
+                }
                 form.doc = Some(text);
             }
             "_rev" => form.rev = Some(text),

@@ -17,7 +17,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::document::{render, save, ReadOpts};
+use super::auth::current_user;
 use super::request::{self, Query};
 use super::response::{self, ChunkWriter};
 use super::{blocking, AppState};
@@ -31,6 +31,8 @@ use crate::couch::mango::query::{decode_bookmark, encode_bookmark, extract_field
 use crate::couch::mango::Selector;
 use crate::couch::range::{max_lower, min_upper};
 use crate::error::{Error, Result};
+use crate::service::read::{render, ReadOpts};
+use crate::service::WriteOptions;
 use crate::storage::{Database, LiveDoc};
 
 /// Every JSON index defined by the database's `query` design documents
@@ -178,7 +180,11 @@ async fn write_ddoc(
         }
     }
     let new = parse_doc(Value::Object(doc))?;
-    let results = save(state, Arc::clone(db), vec![new], true, false).await?;
+    let prepared = state.docs.prepare(db, new, false)?;
+    let results = state
+        .docs
+        .save(&current_user(), db, vec![prepared], WriteOptions::default())
+        .await?;
     match results.into_iter().next() {
         Some(Ok(_)) => Ok(()),
         Some(Err(Error::Conflict)) => Err(mango(

@@ -16,12 +16,13 @@ mod cors;
 mod database;
 mod document;
 mod form;
-mod guard;
 mod local;
 mod mango;
 mod multipart;
 mod node;
+mod params;
 mod partition;
+mod reply;
 pub mod request;
 pub mod response;
 pub mod router;
@@ -41,6 +42,8 @@ use crate::error::{Error, Result};
 use crate::storage::{Database, Store};
 use router::{DbEndpoint, Route};
 
+pub use crate::service::{blocking, point_op};
+
 /// What every handler can reach.
 pub struct AppState {
     pub store: Arc<Store>,
@@ -50,6 +53,8 @@ pub struct AppState {
     pub uuid: String,
     /// The runtime settings (`_config`).
     pub settings: Arc<crate::settings::Runtime>,
+    /// The document service: every document write and read goes through it.
+    pub docs: crate::service::Service,
     /// Cached documents of the users database, for authentication.
     pub user_docs: auth::UserDocs,
 }
@@ -205,7 +210,7 @@ fn basic_headers(req: &HttpRequest, body_time: u64, response: &mut HttpResponse)
     static SERVER_HEADER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
             "CouchDB/{} (Settee/{})",
-            server::COUCHDB_VERSION,
+            crate::service::info::COUCHDB_VERSION,
             env!("CARGO_PKG_VERSION")
         )
     });
@@ -238,7 +243,11 @@ async fn handle(
         Route::ActiveTasks => Ok(server::active_tasks(st)),
         Route::UnknownServer(name) => database::unknown_server(&req, name),
         Route::ServerMissing(_) => Err(Error::not_found("missing")),
-        Route::Db(name) => database::handle(st, &req, payload, &name).await,
+        Route::Db(name) if method == "POST" => {
+            let db = st.db(&name)?;
+            document::post_to_db(st, &req, payload, db).await
+        }
+        Route::Db(name) => database::handle(st, &req, &name).await,
         Route::DbEndpoint(name, ep) => {
             let db = st.db(&name)?;
             match ep {
@@ -261,6 +270,10 @@ async fn handle(
                 DbEndpoint::Explain => mango::explain(st, &req, payload, db, None).await,
             }
         }
+        Route::Doc(name, id) | Route::LocalDoc(name, id) if method == "POST" => {
+            let db = st.db(&name)?;
+            form::post(st, &req, payload, db, id).await
+        }
         Route::Doc(name, id) => {
             let db = st.db(&name)?;
             document::handle(st, &req, payload, db, id).await
@@ -277,28 +290,21 @@ async fn handle(
             let db = st.db(&name)?;
             attachment::handle(st, &req, payload, db, id, att).await
         }
-        Route::Partition(name, path) => partition::handle(st, &req, payload, &name, path).await,
+        Route::Partition(name, path) => match partition::resolve(st, &req, &name, path)? {
+            (_, partition::Target::Reply(reply)) => Ok(reply),
+            (db, partition::Target::Endpoint(ep, p)) => {
+                let p = Some(p);
+                match ep {
+                    DbEndpoint::AllDocs => all_docs::handle(st, &req, payload, db, ep, p).await,
+                    DbEndpoint::AllDocsQueries => all_docs::queries(st, &req, payload, db, p).await,
+                    DbEndpoint::Find => mango::find(st, &req, payload, db, p).await,
+                    DbEndpoint::Explain => mango::explain(st, &req, payload, db, p).await,
+                    _ => mango::index(st, &req, payload, db, 4).await,
+                }
+            }
+            (db, partition::Target::Design(ddoc, rest)) => {
+                attachment::handle(st, &req, payload, db, ddoc, rest).await
+            }
+        },
     }
-}
-
-/// Runs storage work that may take a while off the async executor:
-/// scans, batches, attachment bodies, password hashing.
-pub async fn blocking<T, F>(f: F) -> Result<T>
-where
-    F: FnOnce() -> Result<T> + Send + 'static,
-    T: Send + 'static,
-{
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Corrupt(format!("worker failed: {e}")))?
-}
-
-/// Runs a point operation (a few key reads, or one document write that
-/// carries no attachment bodies) here on the HTTP worker. Such an
-/// operation takes microseconds, less than the two thread switches a hop
-/// to the blocking pool costs; it was measured to lift GET and durable
-/// PUT throughput by about 10%. Anything that can take longer goes
-/// through [`blocking`].
-pub fn point_op<T>(op: impl FnOnce() -> Result<T>) -> Result<T> {
-    op()
 }

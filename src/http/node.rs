@@ -66,7 +66,10 @@ pub async fn handle(
         }
         NodePath::Itself => {
             this_node(state, node)?;
-            Ok(super::server::root(state))
+            Ok(response::ok(&crate::service::info::welcome(
+                &state.snapshot(),
+                &state.uuid,
+            )))
         }
         NodePath::Config => {
             this_node(state, node)?;

@@ -12,28 +12,43 @@
 //! as the same path without the partition is today: Settee has no view
 //! engine yet.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
 use super::request::Query;
 use super::router::{DbEndpoint, PartitionPath};
-use super::{all_docs, attachment, mango, response, AppState};
+use super::{response, AppState};
 use crate::couch::partition::validate_partition;
 use crate::error::{Error, Result};
 use crate::storage::Database;
 
-pub async fn handle(
+/// Where a partition path leads once CouchDB's checks have passed.
+pub enum Target {
+    /// Answered here (the partition's counters).
+    Reply(HttpResponse),
+    /// A database endpoint, run in the partition.
+    Endpoint(DbEndpoint, String),
+    /// A design document's handler: its id and the path after it.
+    Design(String, String),
+}
+
+/// CouchDB's checks of a partition path, in its order; what to run next.
+pub fn resolve(
     st: &AppState,
     req: &HttpRequest,
-    payload: web::Payload,
     name: &str,
     path: PartitionPath,
-) -> Result<HttpResponse> {
+) -> Result<(Arc<Database>, Target)> {
     let db = st.db(name)?;
     let method = req.method().as_str();
     let partition = match &path {
         PartitionPath::Bare => return Err(Error::bad_request("invalid_partition_req")),
-        PartitionPath::Info(p) => return info(req, &db, p),
+        PartitionPath::Info(p) => {
+            let reply = info(req, &db, p)?;
+            return Ok((db, Target::Reply(reply)));
+        }
         PartitionPath::Endpoint(p, _)
         | PartitionPath::Design(p, _, _)
         | PartitionPath::Unknown(p) => p.clone(),
@@ -55,28 +70,18 @@ pub async fn handle(
             Err(Error::MethodNotAllowed(methods.to_string()))
         }
     };
-    let p = Some(partition);
-    match path {
+    let target = match path {
         PartitionPath::Endpoint(_, ep) => match ep {
-            DbEndpoint::AllDocs => {
+            DbEndpoint::AllDocs
+            | DbEndpoint::AllDocsQueries
+            | DbEndpoint::Find
+            | DbEndpoint::Explain => {
                 allowed(ep_allowed(ep))?;
-                all_docs::handle(st, req, payload, db, ep, p).await
-            }
-            DbEndpoint::AllDocsQueries => {
-                allowed(ep_allowed(ep))?;
-                all_docs::queries(st, req, payload, db, p).await
-            }
-            DbEndpoint::Find => {
-                allowed(ep_allowed(ep))?;
-                mango::find(st, req, payload, db, p).await
-            }
-            DbEndpoint::Explain => {
-                allowed(ep_allowed(ep))?;
-                mango::explain(st, req, payload, db, p).await
+                Target::Endpoint(ep, partition)
             }
             // `_index` answers for the database; the partition plays no part.
-            DbEndpoint::Index => mango::index(st, req, payload, db, 4).await,
-            _ => Err(Error::not_found("missing")),
+            DbEndpoint::Index => Target::Endpoint(ep, partition),
+            _ => return Err(Error::not_found("missing")),
         },
         PartitionPath::Design(_, ddoc, rest) => {
             // The design document is opened before its handler looks at
@@ -85,12 +90,13 @@ pub async fn handle(
                 .ok_or_else(|| Error::not_found("missing"))?
                 .open_winner()?;
             allowed("GET,HEAD")?;
-            attachment::handle(st, req, payload, db, ddoc, rest).await
+            Target::Design(ddoc, rest)
         }
         PartitionPath::Bare | PartitionPath::Info(_) | PartitionPath::Unknown(_) => {
-            Err(Error::not_found("missing"))
+            return Err(Error::not_found("missing"))
         }
-    }
+    };
+    Ok((db, target))
 }
 
 fn ep_allowed(ep: DbEndpoint) -> &'static str {

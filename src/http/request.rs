@@ -13,8 +13,10 @@ use bytes::BytesMut;
 use futures::StreamExt;
 use serde_json::{Map, Value};
 
+use crate::couch::doc::NewDoc;
 use crate::couch::rev::{InvalidRev, Rev};
 use crate::error::{Error, Result};
+use crate::service::read::ReadOpts;
 
 /// Query-string parameters in order, decoded.
 #[derive(Debug, Default, Clone)]
@@ -143,6 +145,39 @@ async fn read_body_untimed(mut payload: web::Payload, limit: u64) -> Result<byte
         buf.extend_from_slice(&chunk);
     }
     Ok(buf.freeze())
+}
+
+/// The read options of a document read's query string.
+pub fn read_opts(q: &Query) -> Result<ReadOpts> {
+    let meta = q.bool("meta", false)?;
+    Ok(ReadOpts {
+        revs: q.bool("revs", false)?,
+        revs_info: q.bool("revs_info", false)? || meta,
+        conflicts: q.bool("conflicts", false)? || meta,
+        deleted_conflicts: q.bool("deleted_conflicts", false)? || meta,
+        local_seq: q.bool("local_seq", false)?,
+        attachments: q.bool("attachments", false)?,
+        att_encoding_info: q.bool("att_encoding_info", false)?,
+    })
+}
+
+/// CouchDB's `couch_doc_from_req`: the body's rev must match `?rev=`, and
+/// whichever names the rev must match `If-Match`; a body without a rev
+/// takes theirs.
+pub fn resolve_request_rev(req: &HttpRequest, q: &Query, doc: &mut NewDoc) -> Result<()> {
+    let query_rev = q.rev()?;
+    match doc.revs.first() {
+        Some(body_rev) => {
+            if query_rev.as_ref().is_some_and(|r| r != body_rev) {
+                return Err(Error::bad_request(
+                    "Document rev from request body and query string have different values",
+                ));
+            }
+            rev_with_etag(req, Some(body_rev.clone()))?;
+        }
+        None => doc.revs = rev_with_etag(req, query_rev)?.into_iter().collect(),
+    }
+    Ok(())
 }
 
 /// Whether every `%` of the path and query starts a two-hex-digit escape;

@@ -6,38 +6,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::request::{self, Query};
-use super::{blocking, database, response, AppState};
+use super::{blocking, response, AppState};
 use crate::error::{Error, Result};
+use crate::service::info;
 use crate::storage::tasks::{Task, TaskKind};
 
-/// The CouchDB version Settee speaks.
-pub const COUCHDB_VERSION: &str = "3.4.2";
-
-/// `GET /`: `uuid` is `[couchdb] uuid` and `vendor` the `[vendor]`
-/// section, as CouchDB reads them from its configuration.
+/// `GET /` (and `/_node/{this node}`): CouchDB's welcome.
 pub fn root(state: &AppState) -> HttpResponse {
-    let snapshot = state.snapshot();
-    let uuid = snapshot.get("couchdb", "uuid").unwrap_or(&state.uuid);
-    let vendor: Map<String, Value> = snapshot
-        .values
-        .get("vendor")
-        .map(|keys| {
-            keys.iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect()
-        })
-        .unwrap_or_default();
-    response::ok(&json!({
-        "couchdb": "Welcome",
-        "version": COUCHDB_VERSION,
-        "git_sha": "settee",
-        "uuid": uuid,
-        // CouchDB 3.4's list without what Settee does not serve:
-        // "partitioned" databases, "reshard" (`/_reshard`), "scheduler"
-        // (`/_scheduler`).
-        "features": ["access-ready", "partitioned", "pluggable-storage-engines"],
-        "vendor": vendor,
-    }))
+    response::ok(&info::welcome(&state.snapshot(), &state.uuid))
 }
 
 pub fn up() -> HttpResponse {
@@ -171,7 +147,7 @@ pub async fn dbs_info(
         let info = key
             .as_str()
             .and_then(|name| state.db(name).ok())
-            .map(|db| database::info_json(&db));
+            .map(|db| info::db_info(&db));
         out.push(match info {
             Some(info) => json!({"key": key, "info": info}),
             None => json!({"key": key, "error": "not_found"}),

@@ -13,19 +13,13 @@ use serde_json::{json, Value};
 
 use crate::couch::attachment::AttMeta;
 use crate::error::{Error, Result};
-use crate::http::document::Rendered;
 use crate::http::response::ChunkWriter;
+use crate::service::read::{Rendered, RevRead};
 use crate::storage::Database;
 
 /// A fresh boundary string.
 pub fn boundary() -> String {
     uuid::Uuid::new_v4().simple().to_string()
-}
-
-/// One revision for a `multipart/mixed` answer.
-pub enum RevPart {
-    Found(Rendered),
-    Missing(String),
 }
 
 /// A rendered document laid out as a `multipart/related` body
@@ -126,7 +120,7 @@ pub fn write_mixed_part(
     db: &Database,
     outer: &str,
     first: bool,
-    part: &RevPart,
+    part: &RevRead,
 ) -> Result<bool> {
     let sep = if first {
         format!("--{outer}\r\n")
@@ -137,16 +131,16 @@ pub fn write_mixed_part(
         return Ok(false);
     }
     match part {
-        RevPart::Missing(rev) => {
-            let body: Value = json!({"missing": rev});
+        RevRead::Missing(rev) => {
+            let body: Value = json!({"missing": rev.to_string()});
             let text = format!("Content-Type: application/json; error=\"true\"\r\n\r\n{body}");
             Ok(out.write(text.as_bytes()))
         }
-        RevPart::Found(rendered) if rendered.follows.is_empty() => {
+        RevRead::Found(rendered) if rendered.follows.is_empty() => {
             let text = format!("Content-Type: application/json\r\n\r\n{}", rendered.doc);
             Ok(out.write(text.as_bytes()))
         }
-        RevPart::Found(rendered) => {
+        RevRead::Found(rendered) => {
             let inner = boundary();
             let head = format!("Content-Type: multipart/related; boundary=\"{inner}\"\r\n\r\n");
             if !out.write(head.as_bytes()) {

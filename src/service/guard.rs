@@ -1,27 +1,26 @@
-//! Per-document write rules, applied by `document::save` — the one path
-//! every document write takes (`PUT`, `POST /{db}`, `DELETE`, `COPY`,
-//! `_bulk_docs`, attachments) — as CouchDB applies them per document:
+//! Per-document write rules, applied by [`super::Service::save`] — the one
+//! path every document write takes — as CouchDB applies them per document:
 //!
 //! - a design document may be written only by a database admin (`401`
 //!   for the anonymous, `403` otherwise, "You are not a db or server
 //!   admin."), a per-document error inside `_bulk_docs`, and must pass
 //!   CouchDB's structural checks (`couch::design`, `invalid_design_doc`);
 //! - in a partitioned database, every id but `_design/…` and `_local/…`
-//!   must be `partition:docid` (handlers check it for the whole request
-//!   first, as CouchDB does; this refuses what any other writer sends);
+//!   must be `partition:docid` (`Service::prepare` checks it for the whole
+//!   request first, as CouchDB does; this refuses anything else);
 //! - in the users database: a user writes only their own document (else
 //!   the whole request is `404 missing`), a clear `password` is hashed
 //!   (PBKDF2, on a blocking thread), and the `_design/_auth` validation
 //!   runs with the previous revision (a per-document `403`).
 //!
-//! The user is the one `dispatch` put in scope (`auth::current_user`).
+//! The user is the writer's, passed in: an HTTP request's, or the user a
+//! background writer acts for.
 
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::auth::{current_user, security_of};
-use super::{blocking, AppState};
+use super::blocking;
 use crate::auth::access::{decide, Access, Security};
 use crate::auth::password::Prf;
 use crate::auth::users::{self, UserDocWrite};
@@ -30,6 +29,7 @@ use crate::couch::doc::NewDoc;
 use crate::couch::update::Edited;
 use crate::couch::{design, partition};
 use crate::error::{Error, Result};
+use crate::settings::Snapshot;
 use crate::storage::Database;
 
 /// Documents refused one by one, by their position in the request.
@@ -81,12 +81,14 @@ fn is_local(doc: &NewDoc) -> bool {
 /// Screens `docs` before they are written; returns those to write and the
 /// refusals to merge back into the results.
 pub async fn screen(
-    st: &AppState,
+    settings: &Snapshot,
+    user: &UserCtx,
     db: &Arc<Database>,
     docs: Vec<NewDoc>,
     new_edits: bool,
 ) -> Result<(Vec<NewDoc>, Screened)> {
-    let users_db = db.name() == st.auth().settings.authentication_db;
+    let auth = &settings.auth.settings;
+    let users_db = db.name() == auth.authentication_db;
     // Handlers refuse a bad id in a partitioned database for the whole
     // request, as CouchDB does; this catches any writer that did not.
     let bad_partition = |d: &NewDoc| match d.id.as_deref() {
@@ -104,8 +106,8 @@ pub async fn screen(
             },
         ));
     }
-    let ctx = current_user();
-    let sec = security_of(db);
+    let ctx = user.clone();
+    let sec = Security::from_json(&db.security());
     let is_admin = sec.is_admin(&ctx);
     let mut verdicts: Vec<Option<Error>> = docs
         .iter()
@@ -132,7 +134,7 @@ pub async fn screen(
                 return Err(Error::not_found("missing"));
             }
         }
-        let (prf, iterations) = (st.auth().settings.pbkdf2_prf, st.auth().settings.iterations);
+        let (prf, iterations) = (auth.pbkdf2_prf, auth.iterations);
         let reader = Arc::clone(db);
         let (checked, user_verdicts) =
             blocking(move || screen_users(&reader, docs, &ctx, &sec, prf, iterations, new_edits))
