@@ -357,3 +357,44 @@ fn attachment_compression_follows_the_settings() {
     s.set("attachments", "compression_level", "0", false);
     assert_eq!(put_att("d5", "image/x-thing"), Value::Null);
 }
+
+/// `[chttpd] allow_jsonp`: off, `?callback=` is ignored; on, JSON answers
+/// are wrapped as CouchDB wraps them, streamed ones too, and a callback
+/// name with other characters is a 400.
+#[test]
+fn jsonp_follows_allow_jsonp() {
+    let s = start("");
+    assert_eq!(s.send(s.admin(Method::PUT, "/db")).status, 201);
+    s.send(
+        s.admin(Method::PUT, "/db/0")
+            .header("Content-Type", "application/json")
+            .body("{\"a\":0}"),
+    );
+    let raw = |path: &str| {
+        let r = s.admin(Method::GET, path).send().expect("sent");
+        let ctype = r.headers()["content-type"].to_str().unwrap().to_string();
+        (r.status().as_u16(), ctype, r.text().unwrap())
+    };
+    let (_, ctype, body) = raw("/db/0?callback=cb");
+    assert_eq!(ctype, "application/json");
+    assert!(body.starts_with("{\"_id\""), "{body}");
+    s.set("chttpd", "allow_jsonp", "true", false);
+    let (status, ctype, body) = raw("/db/0?callback=cb");
+    assert_eq!((status, ctype.as_str()), (200, "application/javascript"));
+    assert!(
+        body.starts_with("/* CouchDB */cb({\"_id\":\"0\"") && body.ends_with("});\n"),
+        "{body:?}"
+    );
+    let (_, ctype, body) = raw("/db/_changes?callback=my.cb");
+    assert_eq!(ctype, "application/javascript");
+    assert!(
+        body.starts_with("/* CouchDB */my.cb({\"results\":[") && body.ends_with("}\n);\n"),
+        "{body:?}"
+    );
+    let (status, _, body) = raw("/db/0?callback=cb'");
+    assert_eq!(status, 400);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        json!({"error": "bad_request", "reason": "invalid_callback"})
+    );
+}

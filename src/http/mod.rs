@@ -16,6 +16,7 @@ mod cors;
 mod database;
 mod document;
 mod form;
+mod jsonp;
 mod local;
 mod mango;
 mod multipart;
@@ -131,6 +132,11 @@ async fn dispatch(
     })
     .await;
     let mut response = result.unwrap_or_else(|e| actix_web::ResponseError::error_response(&e));
+    match jsonp::callback(&st.snapshot(), &req) {
+        Ok(Some(name)) => response = jsonp::wrap(response, &name),
+        Ok(None) => {}
+        Err(e) => response = actix_web::ResponseError::error_response(&e),
+    }
     auth::decorate(st, &req, user.as_deref(), &mut response);
     cors::decorate(st, &req, &mut response);
     basic_headers(&req, body_time, &mut response);
