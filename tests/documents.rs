@@ -644,3 +644,35 @@ fn malformed_design_documents_are_refused() {
     let r = delete(&format!("/{db}/_design/ok?rev={rev}"));
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+/// A write asking for more copies than this single node keeps (`w` > 1)
+/// is `202 Accepted`, as a CouchDB node without that quorum answers;
+/// `_bulk_docs` rows say `"accepted": true`. COPY and attachment DELETE
+/// keep their status, as in CouchDB.
+#[test]
+fn unmet_write_quorum_is_accepted() {
+    let db = new_db("quorum");
+    let r = post(&format!("/{db}?w=3"), &json!({"_id": "0", "a": 1}));
+    assert_eq!(r.status, 202, "{}", r.text);
+    let rev = r.body["rev"].as_str().unwrap().to_string();
+    let r = put(&format!("/{db}/0?w=2"), &json!({"_rev": rev, "a": 2}));
+    assert_eq!(r.status, 202);
+    assert!(r.header("location").is_some());
+    let rev = r.body["rev"].as_str().unwrap().to_string();
+    let r = post(
+        &format!("/{db}/_bulk_docs?w=3"),
+        &json!({"docs": [{"_id": "x"}]}),
+    );
+    assert_eq!(r.status, 202);
+    assert_eq!(r.body[0]["accepted"], true);
+    let r = post(
+        &format!("/{db}/_bulk_docs?w=1"),
+        &json!({"docs": [{"_id": "y"}]}),
+    );
+    assert_eq!(r.status, 201);
+    assert!(r.body[0].get("accepted").is_none());
+    let r = delete(&format!("/{db}/0?rev={rev}&w=3"));
+    assert_eq!(r.status, 202);
+    assert_eq!(put(&format!("/{db}/_local/l?w=3"), &json!({})).status, 202);
+    assert_eq!(put(&format!("/{db}/z?w=0"), &json!({})).status, 201);
+}

@@ -14,7 +14,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::auth::current_user;
-use super::reply::{created, encode_segment, location};
+use super::reply::{committed, encode_segment, location};
 use super::request::{self, Query};
 use super::{blocking, AppState};
 use crate::couch::attachment::{self, AttMeta};
@@ -320,7 +320,7 @@ async fn put(
         ..Default::default()
     };
     let edited = state.docs.save_one(&current_user(), &db, doc, opts).await?;
-    let mut res = created(req, &db, &id, &edited);
+    let mut res = committed(req, &db, &id, &edited);
     let location = format!("{}/{}", location(req, &db, &id), encode_segment(&att_name));
     if let Ok(value) = header::HeaderValue::from_str(&location) {
         res.headers_mut().insert(header::LOCATION, value);

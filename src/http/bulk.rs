@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::auth::current_user;
+use super::reply::{quorum_unmet, write_status};
 use super::request;
 use super::{blocking, response, AppState};
 use crate::couch::doc;
@@ -62,18 +63,23 @@ pub async fn bulk_docs(
         .docs
         .save(&current_user(), &db, prepared, opts)
         .await?;
+    let accepted = quorum_unmet(req);
     let mut out: Vec<Value> = Vec::with_capacity(outcomes.len());
     for (id, outcome) in ids.iter().zip(outcomes) {
         match outcome {
             // A replicated write answers only its failures.
             Ok(edited) if new_edits => {
-                out.push(json!({"ok": true, "id": id, "rev": edited.rev.to_string()}))
+                let mut row = json!({"ok": true, "id": id, "rev": edited.rev.to_string()});
+                if accepted {
+                    row["accepted"] = Value::Bool(true);
+                }
+                out.push(row)
             }
             Ok(_) => {}
             Err(e) => out.push(doc_error(id, &e)),
         }
     }
-    Ok(response::json(StatusCode::CREATED, &out))
+    Ok(response::json(write_status(req, StatusCode::CREATED), &out))
 }
 
 /// CouchDB accepts `"all_or_nothing": true` but cannot honour it (fabric's

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::auth::current_user;
 use super::multipart;
-use super::reply::{batch_accepted, created};
+use super::reply::{batch_accepted, committed, created, write_status, written};
 use super::request::{self, Query};
 use super::response::ChunkWriter;
 use super::{blocking, point_op, response, AppState};
@@ -236,7 +236,7 @@ async fn put(
     if batch {
         return Ok(batch_accepted(&id, outcome));
     }
-    Ok(created(req, &db, &id, &outcome?))
+    Ok(committed(req, &db, &id, &outcome?))
 }
 
 /// `POST /{db}`: a new document (or `_local` document) with the id in its
@@ -271,11 +271,11 @@ pub async fn post_to_db(
     if id.starts_with("_local/") {
         // A local document's reply has neither ETag nor Location.
         return Ok(response::json(
-            StatusCode::CREATED,
+            write_status(req, StatusCode::CREATED),
             &json!({"ok": true, "id": id, "rev": edited.rev.to_string()}),
         ));
     }
-    Ok(created(req, &db, &id, &edited))
+    Ok(committed(req, &db, &id, &edited))
 }
 
 async fn delete(
@@ -305,7 +305,7 @@ async fn delete(
         ..Default::default()
     };
     let edited = state.docs.save_one(&current_user(), &db, doc, opts).await?;
-    Ok(super::reply::written(StatusCode::OK, &id, &edited))
+    Ok(written(write_status(req, StatusCode::OK), &id, &edited))
 }
 
 /// `COPY /{db}/{src}` with `Destination: dest[?rev=…]`: the source

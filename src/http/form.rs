@@ -17,7 +17,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::auth::current_user;
-use super::reply::written;
+use super::reply::{write_status, written};
 use super::request::{self, Query};
 use super::{blocking, AppState};
 use crate::couch::attachment::{self, AttInput, AttMeta};
@@ -108,7 +108,11 @@ pub async fn post(
     };
     let edited = state.docs.save_one(&current_user(), &db, doc, opts).await?;
     // No `Location`, as CouchDB answers a form post.
-    Ok(written(StatusCode::CREATED, &id, &edited))
+    Ok(written(
+        write_status(req, StatusCode::CREATED),
+        &id,
+        &edited,
+    ))
 }
 
 /// `couch_httpd:validate_referer`: a `Referer` whose host (with port) is

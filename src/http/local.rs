@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::auth::current_user;
 use super::params::{as_ref_bound, Params};
-use super::reply::{batch_accepted, created};
+use super::reply::{batch_accepted, created, write_status};
 use super::request::{self, Query};
 use super::{blocking, point_op, response, AppState};
 use crate::couch::doc::{self, NewDoc};
@@ -65,7 +65,7 @@ pub async fn handle(
             }
             let edited = outcome?;
             Ok(response::json(
-                StatusCode::CREATED,
+                write_status(req, StatusCode::CREATED),
                 &json!({"ok": true, "id": id, "rev": edited.rev.to_string()}),
             ))
         }

@@ -6,6 +6,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
+use super::request::Query;
 use super::response;
 use crate::couch::update::Edited;
 use crate::storage::Database;
@@ -38,6 +39,32 @@ pub fn location(req: &HttpRequest, db: &Database, id: &str) -> String {
         encode_segment(db.name()),
         id_path
     )
+}
+
+/// Whether the request asks for more copies than this single node keeps
+/// (`w` above 1): CouchDB answers such writes `202 Accepted` (and marks
+/// `_bulk_docs` rows `"accepted": true`) rather than 201 (or 200).
+pub fn quorum_unmet(req: &HttpRequest) -> bool {
+    Query::from_request(req)
+        .get("w")
+        .and_then(|w| w.parse::<i64>().ok())
+        .is_some_and(|w| w > 1)
+}
+
+/// A write's status: `ok`, or 202 when the request's `w` is not met.
+pub fn write_status(req: &HttpRequest, ok: StatusCode) -> StatusCode {
+    if quorum_unmet(req) {
+        StatusCode::ACCEPTED
+    } else {
+        ok
+    }
+}
+
+/// 201 (202 for an unmet `w`) with `{"ok","id","rev"}`, ETag and Location.
+pub fn committed(req: &HttpRequest, db: &Database, id: &str, edited: &Edited) -> HttpResponse {
+    let mut res = created(req, db, id, edited);
+    *res.status_mut() = write_status(req, StatusCode::CREATED);
+    res
 }
 
 /// 201 with `{"ok","id","rev"}`, ETag and Location.
