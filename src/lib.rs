@@ -60,7 +60,7 @@ impl Server {
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let auth_settings = &snapshot.auth.settings;
-        http::auth::ensure_users_db(&store, &auth_settings.authentication_db)
+        service::users::ensure_db(&store, &auth_settings.authentication_db)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let tls = match &auth_settings.tls {
             Some(t) => Some((t.port, http::tls::server_config(&t.cert_file, &t.key_file)?)),
@@ -78,12 +78,6 @@ impl Server {
                 logging::apply_level(new.log_level.as_deref());
             }
             listening_store.set_default_security(new.default_security);
-            let db = &new.auth.settings.authentication_db;
-            if *db != old.auth.settings.authentication_db {
-                if let Err(e) = http::auth::ensure_users_db(&listening_store, db) {
-                    tracing::error!(db = %db, error = %e, "could not create the authentication database");
-                }
-            }
         }));
         let state = web::Data::new(AppState {
             store: Arc::clone(&store),

@@ -1419,3 +1419,102 @@ fn default_security_everyone_makes_new_databases_public() {
         (401, Some("You are not a db or server admin."))
     );
 }
+
+/// The authentication database carries its rules in `_design/_auth`, as
+/// CouchDB's auth cache keeps it: the design document is there from the
+/// start and after the database is re-created; without it user documents
+/// are not checked; deleting the followed database moves the rules to the
+/// database configured now. `password_regexp` requirements are CouchDB's.
+#[test]
+fn users_rules_follow_design_auth() {
+    let ini = "[admins]\nadm = pass\n[chttpd_auth]\niterations = 10\n";
+    let (url, _) = start_with(ini, false);
+    let as_admin = |method: Method, path: &str, body: Option<Value>| {
+        let mut rb = client()
+            .request(method, format!("{url}{path}"))
+            .basic_auth("adm", Some("pass"));
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        send(rb)
+    };
+    let ddoc = as_admin(Method::GET, "/_users/_design/_auth", None);
+    assert_eq!(ddoc.status, 200, "{}", ddoc.body);
+    assert_eq!(ddoc.body["language"], "javascript");
+    assert!(ddoc.body["validate_doc_update"]
+        .as_str()
+        .unwrap()
+        .contains("doc.type must be user"));
+    // re-created: the design document comes back
+    assert_eq!(as_admin(Method::DELETE, "/_users", None).status, 200);
+    assert_eq!(as_admin(Method::PUT, "/_users", None).status, 201);
+    let ddoc = as_admin(Method::GET, "/_users/_design/_auth", None);
+    assert_eq!(ddoc.status, 200);
+    let untyped = json!({"name": "tom", "roles": [], "password": "x"});
+    let r = as_admin(
+        Method::PUT,
+        "/_users/org.couchdb.user:tom",
+        Some(untyped.clone()),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    // removed: nothing is checked, passwords are still hashed
+    let rev = ddoc.body["_rev"].as_str().unwrap();
+    as_admin(
+        Method::DELETE,
+        &format!("/_users/_design/_auth?rev={rev}"),
+        None,
+    );
+    let r = as_admin(Method::PUT, "/_users/org.couchdb.user:tom", Some(untyped));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let tom = as_admin(Method::GET, "/_users/org.couchdb.user:tom", None).body;
+    assert!(tom.get("password").is_none() && tom["derived_key"].is_string());
+    // a new authentication database gets the rules once the old one goes
+    assert_eq!(as_admin(Method::PUT, "/auth2", None).status, 201);
+    as_admin(
+        Method::PUT,
+        "/_node/_local/_config/chttpd_auth/authentication_db",
+        Some(json!("auth2")),
+    );
+    assert_eq!(
+        as_admin(Method::GET, "/auth2/_design/_auth", None).status,
+        404
+    );
+    assert_eq!(as_admin(Method::DELETE, "/_users", None).status, 200);
+    assert_eq!(
+        as_admin(Method::GET, "/auth2/_design/_auth", None).status,
+        200
+    );
+    // password requirements
+    as_admin(
+        Method::PUT,
+        "/_node/_local/_config/chttpd_auth/password_regexp",
+        Some(json!(r#"[{".{10,}"}, {"[A-Z]+", "Requirement 2."}]"#)),
+    );
+    let user =
+        |password: &str| json!({"type": "user", "name": "jan", "roles": [], "password": password});
+    let r = as_admin(
+        Method::PUT,
+        "/auth2/org.couchdb.user:jan",
+        Some(user("short")),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.body,
+        json!({"error": "bad_request", "reason": "Password does not conform to requirements."})
+    );
+    let r = as_admin(
+        Method::PUT,
+        "/auth2/org.couchdb.user:jan",
+        Some(user("long enough")),
+    );
+    assert_eq!(
+        r.body["reason"],
+        "Password does not conform to requirements. Requirement 2."
+    );
+    let r = as_admin(
+        Method::PUT,
+        "/auth2/org.couchdb.user:jan",
+        Some(user("Long enough")),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+}

@@ -86,6 +86,9 @@ pub struct Settings {
     pub hash_algorithms: Vec<Prf>,
     pub iterations: u32,
     pub pbkdf2_prf: Prf,
+    /// `password_regexp`: requirements a new password must meet (an
+    /// Erlang list of regexes and `{Regex, Reason}` tuples, as written).
+    pub password_regexp: Option<String>,
     pub min_iterations: u64,
     pub max_iterations: u64,
     pub authentication_db: String,
@@ -423,6 +426,7 @@ impl Settings {
             same_site,
             hash_algorithms,
             iterations,
+            password_regexp: auth("password_regexp").map(str::to_string),
             pbkdf2_prf,
             min_iterations: auth_num("min_iterations", 1)?,
             max_iterations: auth_num("max_iterations", 1_000_000_000)?,

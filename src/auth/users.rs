@@ -82,12 +82,20 @@ pub fn hash_password(
     body: &mut Map<String, Value>,
     prf: Prf,
     iterations: u32,
-) -> Result<(), String> {
+    password_regexp: Option<&str>,
+) -> Result<(), PasswordError> {
     let password = match body.get("password") {
         None | Some(Value::Null) => return Ok(()),
         Some(Value::String(p)) => p.clone(),
-        Some(other) => return Err(format!("Password value of '{other}' is invalid.")),
+        Some(other) => {
+            return Err(PasswordError::Refused(format!(
+                "Password value of '{other}' is invalid."
+            )))
+        }
     };
+    if let Some(rules) = password_regexp {
+        check_requirements(&password, rules)?;
+    }
     let salt = match (body.get("preserve_salt"), body.get("salt")) {
         (Some(Value::Bool(true)), Some(Value::String(s))) => s.clone(),
         _ => new_salt(),
@@ -106,6 +114,125 @@ pub fn hash_password(
     }
     *body = out;
     Ok(())
+}
+
+/// Why a password was not hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordError {
+    /// 403 `forbidden`: the password value, or the server's requirements
+    /// setting, is unusable.
+    Refused(String),
+    /// 400 `bad_request`: the password does not meet a requirement.
+    Requirement(String),
+}
+
+/// What CouchDB says when `password_regexp` cannot be read.
+const PASSWORD_SERVER_ERROR: &str = "Server cannot hash passwords at this time.";
+
+/// `couch_users_db:validate_password`: `rules` is an Erlang list whose
+/// items are a regex string, `{Regex}` or `{Regex, Reason}`; the password
+/// must match every regex (anywhere in it). An empty list, or `""`, asks
+/// nothing.
+pub fn check_requirements(password: &str, rules: &str) -> Result<(), PasswordError> {
+    const REQUIREMENT: &str = "Password does not conform to requirements.";
+    let server_error = || PasswordError::Refused(PASSWORD_SERVER_ERROR.into());
+    let rules = rules.trim();
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let items = parse_erlang_list(rules).ok_or_else(|| {
+        tracing::error!(
+            rules,
+            "[couch_httpd_auth] password_regexp could not get parsed"
+        );
+        server_error()
+    })?;
+    for (regex, reason) in items {
+        let compiled = pcre2::bytes::RegexBuilder::new()
+            .utf(true)
+            .build(&regex)
+            .map_err(|_| server_error())?;
+        if !compiled.is_match(password.as_bytes()).unwrap_or(false) {
+            return Err(PasswordError::Requirement(match reason {
+                Some(reason) if !reason.is_empty() => format!("{REQUIREMENT} {reason}"),
+                _ => REQUIREMENT.to_string(),
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// Reads `[Item, …]` where an item is `"regex"`, `{"regex"}` or
+/// `{"regex", "reason"}` (Erlang strings, with `\\` escapes).
+fn parse_erlang_list(text: &str) -> Option<Vec<(String, Option<String>)>> {
+    let mut chars = text.chars().peekable();
+    let skip_ws = |c: &mut std::iter::Peekable<std::str::Chars>| {
+        while c.peek().is_some_and(|ch| ch.is_whitespace()) {
+            c.next();
+        }
+    };
+    let string = |c: &mut std::iter::Peekable<std::str::Chars>| -> Option<String> {
+        if c.next()? != '"' {
+            return None;
+        }
+        let mut out = String::new();
+        loop {
+            match c.next()? {
+                '"' => return Some(out),
+                '\\' => {
+                    let escaped = c.next()?;
+                    out.push(match escaped {
+                        'n' => '\n',
+                        't' => '\t',
+                        other => other,
+                    });
+                }
+                ch => out.push(ch),
+            }
+        }
+    };
+    skip_ws(&mut chars);
+    if chars.next()? != '[' {
+        return None;
+    }
+    let mut items = Vec::new();
+    loop {
+        skip_ws(&mut chars);
+        match chars.peek()? {
+            ']' => {
+                chars.next();
+                break;
+            }
+            '"' => items.push((string(&mut chars)?, None)),
+            '{' => {
+                chars.next();
+                skip_ws(&mut chars);
+                let regex = string(&mut chars)?;
+                skip_ws(&mut chars);
+                let reason = if chars.peek() == Some(&',') {
+                    chars.next();
+                    skip_ws(&mut chars);
+                    Some(string(&mut chars)?)
+                } else {
+                    None
+                };
+                skip_ws(&mut chars);
+                if chars.next()? != '}' {
+                    return None;
+                }
+                items.push((regex, reason));
+            }
+            _ => return None,
+        }
+        skip_ws(&mut chars);
+        match chars.next()? {
+            ',' => {}
+            ']' => break,
+            _ => return None,
+        }
+    }
+    skip_ws(&mut chars);
+    chars.next().is_none().then_some(items)
 }
 
 /// JavaScript truthiness of a member (absent is `undefined`).
@@ -283,6 +410,40 @@ mod tests {
         )
     }
 
+    #[test]
+    fn password_requirements_as_couchdb() {
+        // the setting CouchDB's users_db_test writes
+        let rules = r#"[{".{10,}"}, {"[A-Z]+", "Requirement 2."}, {"[a-z]+", ""}, {"\\d+", "Req 4."}, "[!\.,\(\)]+"]"#;
+        let check = |p: &str| check_requirements(p, rules);
+        let requirement = |m: &str| Err(PasswordError::Requirement(m.to_string()));
+        assert_eq!(
+            check("funnybone"),
+            requirement("Password does not conform to requirements.")
+        );
+        assert_eq!(
+            check("funnnnnybone"),
+            requirement("Password does not conform to requirements. Requirement 2.")
+        );
+        assert_eq!(
+            check("FUNNNNNYBONE"),
+            requirement("Password does not conform to requirements.")
+        );
+        assert_eq!(
+            check("FunnnnnyBone"),
+            requirement("Password does not conform to requirements. Req 4.")
+        );
+        assert_eq!(
+            check("Funnnnnyb0ne"),
+            requirement("Password does not conform to requirements.")
+        );
+        assert_eq!(check("Funnnnnyb0ne!"), Ok(()));
+        assert_eq!(check_requirements("x", "[]"), Ok(()));
+        assert_eq!(
+            check_requirements("x", "not a list"),
+            Err(PasswordError::Refused(PASSWORD_SERVER_ERROR.into()))
+        );
+    }
+
     fn sec() -> Security {
         Security::from_json(&json!({"admins": {"names": ["dba"], "roles": ["user_admin"]}}))
     }
@@ -320,7 +481,7 @@ mod tests {
         let mut body = obj(
             json!({"name": "tom", "password": "mp3", "roles": [], "type": "user", "password_sha": "x"}),
         );
-        hash_password(&mut body, Prf::Sha256, 3).expect("hashes");
+        hash_password(&mut body, Prf::Sha256, 3, None).expect("hashes");
         let keys: Vec<&str> = body.keys().map(String::as_str).collect();
         assert_eq!(
             keys,
@@ -344,16 +505,18 @@ mod tests {
         assert_eq!(body["iterations"], 3);
         // preserve_salt keeps it; null passwords are left alone
         let mut again = obj(json!({"password": "new", "salt": salt, "preserve_salt": true}));
-        hash_password(&mut again, Prf::Sha256, 3).expect("hashes");
+        hash_password(&mut again, Prf::Sha256, 3, None).expect("hashes");
         assert_eq!(again["salt"], Value::from(salt));
         assert!(!again.contains_key("preserve_salt"));
         let mut null = obj(json!({"password": null, "name": "x"}));
-        hash_password(&mut null, Prf::Sha256, 3).expect("no-op");
+        hash_password(&mut null, Prf::Sha256, 3, None).expect("no-op");
         assert_eq!(Value::Object(null), json!({"password": null, "name": "x"}));
         let mut number = obj(json!({"password": 123}));
         assert_eq!(
-            hash_password(&mut number, Prf::Sha256, 3),
-            Err("Password value of '123' is invalid.".into())
+            hash_password(&mut number, Prf::Sha256, 3, None),
+            Err(PasswordError::Refused(
+                "Password value of '123' is invalid.".into()
+            ))
         );
     }
 

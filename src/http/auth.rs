@@ -346,18 +346,3 @@ pub fn decorate(
 pub fn is_https(req: &HttpRequest) -> bool {
     req.connection_info().scheme() == "https"
 }
-
-/// Creates the users database if it is missing (CouchDB's
-/// `ensure_users_db_exists`), with the default `_security` of new
-/// databases. Its validation rules are built in (`auth::users`), so no
-/// `_design/_auth` document is stored.
-pub fn ensure_users_db(store: &crate::storage::Store, name: &str) -> Result<()> {
-    match store.get_db(name) {
-        Ok(_) => Ok(()),
-        Err(Error::NotFound(_)) => match store.create_db(name, false) {
-            Ok(_) | Err(Error::FileExists) => Ok(()),
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    }
-}

@@ -24,7 +24,9 @@ pub async fn handle(state: &AppState, req: &HttpRequest, name: &str) -> Result<H
             }
             let store = state.store.clone();
             let owned = name.to_string();
-            blocking(move || store.create_db(&owned, partitioned).map(|_| ())).await?;
+            let db = blocking(move || store.create_db(&owned, partitioned)).await?;
+            // A (re)created authentication database gets its `_design/_auth`.
+            state.docs.db_created(&db)?;
             state.store.commit().sync().await?;
             Ok(HttpResponse::Created()
                 .insert_header((header::LOCATION, location(req, name)))
@@ -42,6 +44,7 @@ pub async fn handle(state: &AppState, req: &HttpRequest, name: &str) -> Result<H
             let store = state.store.clone();
             let owned = name.to_string();
             blocking(move || store.delete_db(&owned)).await?;
+            state.docs.db_deleted(name)?;
             state.store.commit().sync().await?;
             Ok(response::ok(&json!({"ok": true})))
         }

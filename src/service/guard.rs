@@ -10,8 +10,9 @@
 //!   request first, as CouchDB does; this refuses anything else);
 //! - in the users database: a user writes only their own document (else
 //!   the whole request is `404 missing`), a clear `password` is hashed
-//!   (PBKDF2, on a blocking thread), and the `_design/_auth` validation
-//!   runs with the previous revision (a per-document `403`).
+//!   (PBKDF2, on a blocking thread), and, while the database has its
+//!   `_design/_auth` (`service::users`), those rules run with the previous
+//!   revision (a per-document `403`).
 //!
 //! The user is the writer's, passed in: an HTTP request's, or the user a
 //! background writer acts for.
@@ -23,7 +24,7 @@ use serde_json::{Map, Value};
 use super::blocking;
 use crate::auth::access::{decide, Access, Security};
 use crate::auth::password::Prf;
-use crate::auth::users::{self, UserDocWrite};
+use crate::auth::users::{self, PasswordError, UserDocWrite};
 use crate::auth::{enforce, UserCtx};
 use crate::couch::doc::NewDoc;
 use crate::couch::update::Edited;
@@ -134,11 +135,14 @@ pub async fn screen(
                 return Err(Error::not_found("missing"));
             }
         }
-        let (prf, iterations) = (auth.pbkdf2_prf, auth.iterations);
+        let hashing = Hashing {
+            prf: auth.pbkdf2_prf,
+            iterations: auth.iterations,
+            password_regexp: auth.password_regexp.clone(),
+        };
         let reader = Arc::clone(db);
         let (checked, user_verdicts) =
-            blocking(move || screen_users(&reader, docs, &ctx, &sec, prf, iterations, new_edits))
-                .await?;
+            blocking(move || screen_users(&reader, docs, &ctx, &sec, &hashing, new_edits)).await?;
         docs = checked;
         for (v, u) in verdicts.iter_mut().zip(user_verdicts) {
             if v.is_none() {
@@ -157,6 +161,13 @@ pub async fn screen(
     Ok((keep, Screened { rejected }))
 }
 
+/// How clear passwords are checked and hashed (`[chttpd_auth]`).
+struct Hashing {
+    prf: Prf,
+    iterations: u32,
+    password_regexp: Option<String>,
+}
+
 /// Hashes passwords and runs the users-database validation (blocking: it
 /// reads previous revisions and runs PBKDF2).
 fn screen_users(
@@ -164,21 +175,32 @@ fn screen_users(
     mut docs: Vec<NewDoc>,
     ctx: &UserCtx,
     sec: &Security,
-    prf: Prf,
-    iterations: u32,
+    hashing: &Hashing,
     new_edits: bool,
 ) -> Result<(Vec<NewDoc>, Vec<Option<Error>>)> {
     for doc in docs.iter_mut().filter(|d| !is_design(d) && !is_local(d)) {
         if users::has_clear_password(&doc.body) {
-            users::hash_password(&mut doc.body, prf, iterations).map_err(Error::Forbidden)?;
+            let Hashing {
+                prf,
+                iterations,
+                password_regexp,
+            } = hashing;
+            users::hash_password(&mut doc.body, *prf, *iterations, password_regexp.as_deref())
+                .map_err(|e| match e {
+                    PasswordError::Refused(reason) => Error::Forbidden(reason),
+                    PasswordError::Requirement(reason) => Error::BadRequest(reason),
+                })?;
         }
     }
+    // The rules live in the database's `_design/_auth` (CouchDB runs its
+    // validate_doc_update): without it, user documents are not checked.
+    let checked = super::users::has_rules(db)?;
     let mut verdicts = Vec::with_capacity(docs.len());
     for doc in &docs {
         let Some(id) = doc
             .id
             .as_deref()
-            .filter(|_| !is_design(doc) && !is_local(doc))
+            .filter(|_| checked && !is_design(doc) && !is_local(doc))
         else {
             verdicts.push(None);
             continue;

@@ -20,6 +20,7 @@ mod guard;
 pub mod info;
 pub mod local;
 pub mod read;
+pub mod users;
 mod write;
 
 use std::sync::Arc;
@@ -34,11 +35,18 @@ pub use write::{check_lookup_id, check_write_id, copy_of, Prepared, WriteOptions
 pub struct Service {
     store: Arc<Store>,
     settings: Arc<Runtime>,
+    /// The database whose `_design/_auth` is kept (`users`).
+    users_watch: users::Watch,
 }
 
 impl Service {
     pub fn new(store: Arc<Store>, settings: Arc<Runtime>) -> Service {
-        Service { store, settings }
+        let users_watch = users::Watch::new(&settings.snapshot().auth.settings.authentication_db);
+        Service {
+            store,
+            settings,
+            users_watch,
+        }
     }
 
     pub fn store(&self) -> &Arc<Store> {
