@@ -198,6 +198,17 @@ pub struct Options<'a> {
     pub fallback_secret: Option<&'a [u8]>,
 }
 
+/// A `--admin NAME:PASSWORD` (the password may itself contain `:`).
+pub fn parse_admin_spec(spec: &str) -> Result<(&str, &str), String> {
+    let (name, password) = spec
+        .split_once(':')
+        .ok_or_else(|| format!("--admin {spec:?}: expected NAME:PASSWORD"))?;
+    if name.is_empty() {
+        return Err("--admin: the name is empty".into());
+    }
+    Ok((name, password))
+}
+
 /// How new password hashes are made: `[chttpd_auth] pbkdf2_prf` and
 /// `iterations` (falling back to `[couch_httpd_auth]`).
 pub fn hash_params(ini: &dyn Lookup) -> Result<(Prf, u32), String> {
@@ -301,12 +312,7 @@ impl Settings {
             admins.insert(name.to_string(), creds);
         }
         for spec in cli_admins {
-            let (name, password) = spec
-                .split_once(':')
-                .ok_or_else(|| format!("--admin {spec:?}: expected NAME:PASSWORD"))?;
-            if name.is_empty() {
-                return Err("--admin: the name is empty".into());
-            }
+            let (name, password) = parse_admin_spec(spec)?;
             let creds = match Credentials::from_admin_hash(password) {
                 Some(c) => c,
                 None => Credentials::from_admin_hash(&hash_admin_password(

@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::auth::password::hash_admin_password;
-use crate::auth::settings::{hash_params, is_hashed};
+use crate::auth::settings::{hash_params, is_hashed, parse_admin_spec};
 use crate::error::{Error, Result};
 use crate::ini::{self, Ini, Sections};
 
@@ -117,12 +117,7 @@ impl ConfigStore {
         overlay(&mut merged, &cli);
         let (prf, iterations) = hash_params(&merged)?;
         for spec in cli_admins {
-            let (name, password) = spec
-                .split_once(':')
-                .ok_or_else(|| format!("--admin {spec:?}: expected NAME:PASSWORD"))?;
-            if name.is_empty() {
-                return Err("--admin: the name is empty".into());
-            }
+            let (name, password) = parse_admin_spec(spec)?;
             let hash = if is_hashed(password) {
                 password.to_string()
             } else {
