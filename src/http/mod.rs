@@ -116,7 +116,7 @@ async fn dispatch(
         return response;
     }
     let route = Route::parse_with(req.path(), st.snapshot().decode_plus_to_space);
-    let ((user, result), body_time) = request::with_body_timer(async {
+    let ((user, result), body_time) = request::with_body_timer(&req, async {
         match auth::authenticate(st, &req, &route).await {
             Ok(user) => {
                 let user = Arc::new(user);
