@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod ini;
 pub mod logging;
+pub mod metrics;
 pub mod service;
 pub mod settings;
 pub mod storage;

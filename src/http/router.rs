@@ -137,6 +137,14 @@ pub enum NodePath {
     ConfigKey(String, String),
     /// Deeper below `_config`: 404.
     ConfigTooDeep,
+    /// `/_node/{node}/_stats[/{group}/…]`: the metrics, or the part at the path.
+    Stats(Vec<String>),
+    /// `/_node/{node}/_prometheus`.
+    Prometheus,
+    /// `/_node/{node}/_system`.
+    System,
+    /// `/_node/{node}/_versions`.
+    Versions,
     /// Anything else below the node (`_stats`, `_system`, …): not served.
     Other,
 }
@@ -148,6 +156,9 @@ impl NodePath {
             NodePath::Config | NodePath::ConfigSection(_) => "GET",
             NodePath::ConfigReload => "POST",
             NodePath::ConfigKey(..) => "GET,PUT,DELETE",
+            NodePath::Stats(_) | NodePath::Prometheus | NodePath::System | NodePath::Versions => {
+                "GET"
+            }
             NodePath::ConfigTooDeep | NodePath::Other => "GET,HEAD,POST,PUT,DELETE,COPY",
         }
     }
@@ -422,6 +433,10 @@ fn node_route(rest: &[String]) -> Route {
             NodePath::ConfigKey(section.clone(), key.clone())
         }
         [config, ..] if config == "_config" => NodePath::ConfigTooDeep,
+        [stats, path @ ..] if stats == "_stats" => NodePath::Stats(path.to_vec()),
+        [name] if name == "_prometheus" => NodePath::Prometheus,
+        [name] if name == "_system" => NodePath::System,
+        [name] if name == "_versions" => NodePath::Versions,
         _ => NodePath::Other,
     };
     Route::Node(node.clone(), path)
@@ -565,6 +580,26 @@ mod tests {
             ),
             (
                 "/_node/_local/_stats",
+                Route::Node(s("_local"), NodePath::Stats(vec![])),
+            ),
+            (
+                "/_node/_local/_stats/couchdb/httpd",
+                Route::Node(s("_local"), NodePath::Stats(vec![s("couchdb"), s("httpd")])),
+            ),
+            (
+                "/_node/nonode@nohost/_prometheus",
+                Route::Node(s("nonode@nohost"), NodePath::Prometheus),
+            ),
+            (
+                "/_node/_local/_system",
+                Route::Node(s("_local"), NodePath::System),
+            ),
+            (
+                "/_node/_local/_versions",
+                Route::Node(s("_local"), NodePath::Versions),
+            ),
+            (
+                "/_node/_local/_system/x",
                 Route::Node(s("_local"), NodePath::Other),
             ),
             (
@@ -638,6 +673,7 @@ mod tests {
         let table = [
             ("GET", "/", Access::Public),
             ("GET", "/_up", Access::Public),
+            ("GET", "/_node/_local/_stats", Access::ServerAdmin),
             ("POST", "/_session", Access::Public),
             ("GET", "/_all_dbs", Access::ListDbs),
             ("POST", "/_dbs_info", Access::ListDbs),
