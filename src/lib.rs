@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod couch;
 pub mod error;
+pub mod fauxton;
 pub mod http;
 pub mod ini;
 pub mod logging;

@@ -32,6 +32,7 @@ mod server;
 mod session;
 mod stats;
 pub mod tls;
+mod utils;
 pub mod wire;
 
 use std::sync::Arc;
@@ -242,6 +243,7 @@ async fn handle(
         Route::Session => session::handle(st, &req, payload, user).await,
         Route::Root => Ok(server::root(st)),
         Route::Up => Ok(server::up(st)),
+        Route::Utils => utils::handle(st, &req),
         Route::AllDbs => server::all_dbs(st, &req).await,
         Route::DbsInfo => server::dbs_info(st, &req, payload).await,
         Route::Uuids => server::uuids(st, &req),

@@ -228,6 +228,8 @@ pub enum Route {
     Session,
     /// `/_membership`: the nodes of the cluster, this one.
     Membership,
+    /// `/_utils` and everything below it: Fauxton.
+    Utils,
     /// `/_node` or `/_node/`: 400.
     NodeIncomplete,
     /// `/_node/{node}/…`; the node name is checked by the handler.
@@ -272,6 +274,9 @@ impl Route {
         let db = db.clone();
         if db == "_node" {
             return node_route(rest);
+        }
+        if db == "_utils" {
+            return Route::Utils;
         }
         match db.as_str() {
             "_all_dbs" if !rest.is_empty() => return Route::ServerMissing("GET,HEAD"),
@@ -331,6 +336,7 @@ impl Route {
             Route::DbsInfo => "GET,HEAD,POST",
             Route::Session => "GET,HEAD,POST,DELETE",
             Route::Membership => "GET",
+            Route::Utils => "GET,HEAD",
             Route::NodeIncomplete => "GET,HEAD,POST,PUT,DELETE,COPY",
             Route::Node(_, path) => path.allowed(),
             Route::UnknownServer(_) => "GET,HEAD,PUT,DELETE,POST",
@@ -354,7 +360,9 @@ impl Route {
     /// by `http::auth` and the write guard.
     pub fn access(&self, method: &str) -> Access {
         match self {
-            Route::Root | Route::Up | Route::Uuids | Route::Session => Access::Public,
+            Route::Root | Route::Up | Route::Uuids | Route::Session | Route::Utils => {
+                Access::Public
+            }
             Route::AllDbs | Route::DbsInfo | Route::ServerMissing(_) => Access::ListDbs,
             Route::UnknownServer(_)
             | Route::ActiveTasks
@@ -397,7 +405,7 @@ impl Route {
             | Route::Membership
             | Route::NodeIncomplete
             | Route::Node(..) => None,
-            Route::UnknownServer(_) | Route::ServerMissing(_) => None,
+            Route::UnknownServer(_) | Route::ServerMissing(_) | Route::Utils => None,
         }
     }
 
@@ -602,6 +610,9 @@ mod tests {
                 "/_node/_local/_system/x",
                 Route::Node(s("_local"), NodePath::Other),
             ),
+            ("/_utils", Route::Utils),
+            ("/_utils/", Route::Utils),
+            ("/_utils/dashboard.assets/js/x.js", Route::Utils),
             (
                 "/db/_partition",
                 Route::Partition(s("db"), PartitionPath::Bare),
@@ -673,6 +684,7 @@ mod tests {
         let table = [
             ("GET", "/", Access::Public),
             ("GET", "/_up", Access::Public),
+            ("GET", "/_utils/", Access::Public),
             ("GET", "/_node/_local/_stats", Access::ServerAdmin),
             ("POST", "/_session", Access::Public),
             ("GET", "/_all_dbs", Access::ListDbs),
