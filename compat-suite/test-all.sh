@@ -40,3 +40,6 @@ if [ -z "${CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 (cd compat-suite/fauxton && npm ci --no-audit --no-fund --loglevel=error && node --test test/)
+
+echo "== compat-suite: couchbackup / couchrestore (the CouchDB part needs COUCHDB_URL)"
+(cd compat-suite/backup && npm ci --no-audit --no-fund --loglevel=error && node --test test/)
