@@ -264,7 +264,7 @@ impl Database {
     }
 
     /// The server's metrics.
-    pub(super) fn metrics(&self) -> &Metrics {
+    pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
