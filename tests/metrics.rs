@@ -288,3 +288,36 @@ fn system_versions_and_up() {
         "_up takes GET and HEAD"
     );
 }
+
+/// Waits up to 2 s for a metric to reach `want`.
+fn wait_for(s: &Server, path: &str, want: i64) {
+    for _ in 0..100 {
+        if s.value(path) == want {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(s.value(path), want, "{path}");
+}
+
+#[test]
+fn waiting_changes_feeds_are_counted_while_open() {
+    let s = Server::start();
+    assert_eq!(s.json(Method::PUT, "/db", &json!({})).status, 201);
+    let path = "couchdb/httpd/clients_requesting_changes";
+    assert_eq!(s.value(path), 0);
+    let feed = format!(
+        "{}/db/_changes?feed=longpoll&since=now&timeout=10000",
+        s.url
+    );
+    let waiting = std::thread::spawn(move || client().get(feed).send().unwrap().text().unwrap());
+    wait_for(&s, path, 1);
+    // a write ends the feed
+    assert_eq!(s.json(Method::PUT, "/db/doc", &json!({})).status, 201);
+    let answer = waiting.join().unwrap();
+    assert!(answer.contains("\"doc\""), "{answer}");
+    wait_for(&s, path, 0);
+    // a normal feed is not a waiting client
+    assert_eq!(s.get("/db/_changes").status, 200);
+    assert_eq!(s.value(path), 0);
+}
