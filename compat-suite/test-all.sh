@@ -27,3 +27,19 @@ echo "== compat-suite: PouchDB replication (node)"
 
 echo "== compat-suite: nano"
 (cd compat-suite/nano && npm ci --no-audit --no-fund --loglevel=error && node --test test/)
+
+echo "== compat-suite: Fauxton (/_utils) in headless Chromium"
+if [ -z "${CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian's chromium for the browser test"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; then
+      echo "chromium could not be installed: the browser test will be skipped"
+    fi
+  else
+    echo "no chromium, and apt-get needs root: the browser test will be skipped"
+  fi
+fi
+(cd compat-suite/fauxton && npm ci --no-audit --no-fund --loglevel=error && node --test test/)
+
+echo "== compat-suite: couchbackup / couchrestore (the CouchDB part needs COUCHDB_URL)"
+(cd compat-suite/backup && npm ci --no-audit --no-fund --loglevel=error && node --test test/)

@@ -150,6 +150,13 @@ pub async fn check_password(
     blocking(move || state_auth.check_slow(peer, &name, &creds, &password)).await
 }
 
+/// A failed authentication: counted (`settee/auth_failures`), and
+/// CouchDB's 401 for wrong credentials.
+fn bad_credentials(st: &AppState) -> Error {
+    st.store.metrics().own.auth_failures.inc();
+    Error::Unauthorized(BAD_CREDENTIALS.into())
+}
+
 /// Runs the authentication handlers (see the module doc).
 pub async fn authenticate(st: &AppState, req: &HttpRequest, route: &Route) -> Result<RequestUser> {
     let settings = &st.auth().settings;
@@ -159,7 +166,9 @@ pub async fn authenticate(st: &AppState, req: &HttpRequest, route: &Route) -> Re
         match handler {
             Handler::Jwt => {
                 if let Some(token) = authorization.and_then(|a| a.strip_prefix("Bearer ")) {
-                    let ctx = st.auth().jwt_user(token, now)?;
+                    let ctx = st.auth().jwt_user(token, now).inspect_err(|_| {
+                        st.store.metrics().own.auth_failures.inc();
+                    })?;
                     return Ok(RequestUser::new(ctx, Some(handler.name())));
                 }
             }
@@ -194,13 +203,13 @@ pub async fn authenticate(st: &AppState, req: &HttpRequest, route: &Route) -> Re
                     let creds = st
                         .auth()
                         .credentials(&name, doc.as_ref())?
-                        .ok_or_else(|| Error::Unauthorized(BAD_CREDENTIALS.into()))?;
+                        .ok_or_else(|| bad_credentials(st))?;
                     if auth::Auth::has_totp(doc.as_ref()) {
-                        return Err(Error::Unauthorized(BAD_CREDENTIALS.into()));
+                        return Err(bad_credentials(st));
                     }
                     let roles = creds.roles.clone();
                     if !check_password(st, peer(req), &name, &password, creds).await? {
-                        return Err(Error::Unauthorized(BAD_CREDENTIALS.into()));
+                        return Err(bad_credentials(st));
                     }
                     return Ok(RequestUser::new(
                         UserCtx::named(&name, roles),

@@ -92,7 +92,29 @@ pub async fn handle(
         }
         return Ok(respond(feed, Feed::new(db, job, start), Some(etag)));
     }
-    Ok(respond(feed, Feed::new(db, job, start), None))
+    // continuous, longpoll and eventsource feeds are counted while open
+    // (`clients_requesting_changes`), as chttpd_db counts them
+    let client = ChangesClient::open(&state.store.metrics().http.clients_requesting_changes);
+    let mut body = Feed::new(db, job, start);
+    body.client = Some(client);
+    Ok(respond(feed, body, None))
+}
+
+/// One open waiting feed, counted in `_stats` until the feed is dropped
+/// (it ends, or its client leaves).
+struct ChangesClient(Arc<crate::metrics::Gauge>);
+
+impl ChangesClient {
+    fn open(gauge: &Arc<crate::metrics::Gauge>) -> ChangesClient {
+        gauge.inc();
+        ChangesClient(Arc::clone(gauge))
+    }
+}
+
+impl Drop for ChangesClient {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 fn respond(feed: FeedType, body: Feed, etag: Option<String>) -> HttpResponse {
@@ -249,6 +271,8 @@ struct Feed {
     /// before a first wait when nothing has been sent).
     sent_anything: bool,
     updates: tokio::sync::watch::Receiver<u64>,
+    /// A waiting feed's place in `clients_requesting_changes`.
+    client: Option<ChangesClient>,
 }
 
 impl Feed {
@@ -270,6 +294,7 @@ impl Feed {
             rows_this_round: 0,
             sent_anything: false,
             updates,
+            client: None,
         }
     }
 

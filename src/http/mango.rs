@@ -911,6 +911,19 @@ fn run(
                 .into(),
         );
     }
+    let counted = &db.metrics().mango;
+    counted.keys_examined.add(sink.stats.keys);
+    counted.docs_examined.add(sink.stats.docs);
+    counted.results_returned.add(sink.stats.results);
+    if plan.as_couchdb().index.kind == IndexKind::AllDocs {
+        counted.unindexed_queries.inc();
+    }
+    if plan.ignored_use_index.is_some() {
+        counted.query_invalid_index.inc();
+    }
+    if ratio > 10.0 {
+        counted.too_many_docs_scanned.inc();
+    }
     if !warnings.is_empty() {
         tail.push_str(",\r\n\"warning\": ");
         tail.push_str(&Value::from(warnings.join("\n")).to_string());

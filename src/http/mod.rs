@@ -30,7 +30,9 @@ pub mod router;
 pub mod serve;
 mod server;
 mod session;
+mod stats;
 pub mod tls;
+mod utils;
 pub mod wire;
 
 use std::sync::Arc;
@@ -41,7 +43,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::storage::{Database, Store};
-use router::{DbEndpoint, Route};
+use router::{DbEndpoint, NodePath, Route};
 
 pub use crate::service::{blocking, point_op};
 
@@ -116,7 +118,8 @@ async fn dispatch(
         return response;
     }
     let route = Route::parse_with(req.path(), st.snapshot().decode_plus_to_space);
-    let ((user, result), body_time) = request::with_body_timer(async {
+    stats::count_route(st, &route, req.method().as_str());
+    let ((user, result), body_time) = request::with_body_timer(&req, async {
         match auth::authenticate(st, &req, &route).await {
             Ok(user) => {
                 let user = Arc::new(user);
@@ -239,12 +242,17 @@ async fn handle(
     match route {
         Route::Session => session::handle(st, &req, payload, user).await,
         Route::Root => Ok(server::root(st)),
-        Route::Up => Ok(server::up()),
+        Route::Up => Ok(server::up(st)),
+        Route::Utils => utils::handle(st, &req),
         Route::AllDbs => server::all_dbs(st, &req).await,
         Route::DbsInfo => server::dbs_info(st, &req, payload).await,
         Route::Uuids => server::uuids(st, &req),
         Route::Membership => Ok(node::membership(st)),
         Route::NodeIncomplete => Err(Error::bad_request("Incomplete path to _node request")),
+        Route::Node(name, NodePath::Stats(path)) => stats::stats(st, &name, &path),
+        Route::Node(name, NodePath::Prometheus) => stats::prometheus(st, &name),
+        Route::Node(name, NodePath::System) => stats::system(st, &name),
+        Route::Node(name, NodePath::Versions) => stats::versions(st, &name),
         Route::Node(name, path) => node::handle(st, &req, payload, &name, path).await,
         Route::ActiveTasks => Ok(server::active_tasks(st)),
         Route::UnknownServer(name) => database::unknown_server(&req, name),

@@ -139,6 +139,10 @@ pub async fn handle(
             }
         },
         NodePath::ConfigTooDeep => Err(Error::not_found("missing")),
+        // answered by `stats` (dispatch sends them there)
+        NodePath::Stats(_) | NodePath::Prometheus | NodePath::System | NodePath::Versions => {
+            Err(Error::not_found("missing"))
+        }
         NodePath::Other => {
             if node != "_local" {
                 this_node(state, node)?;

@@ -113,25 +113,80 @@ pub fn parse_bool(name: &str, v: &str) -> Result<bool> {
 }
 
 tokio::task_local! {
-    /// Milliseconds the request being handled spent in [`read_body`].
-    static BODY_TIME: Rc<Cell<u64>>;
+    /// What [`read_body`] needs to know of the request being handled: the
+    /// body's `Content-Encoding`, and where it records its time.
+    static BODY: BodyContext;
+}
+
+struct BodyContext {
+    /// Milliseconds spent in [`read_body`].
+    time: Rc<Cell<u64>>,
+    encoding: ContentEncoding,
+}
+
+/// A request body's `Content-Encoding`, as CouchDB's `maybe_decompress`
+/// reads it: none or `identity`, `gzip`, or anything else (refused).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContentEncoding {
+    Identity,
+    Gzip,
+    Unsupported(String),
+}
+
+impl ContentEncoding {
+    /// The encoding a request's header names (coding names are
+    /// case-insensitive; CouchDB compares them exactly, so it refuses
+    /// `GZIP`, which Settee takes).
+    pub fn of(req: &HttpRequest) -> ContentEncoding {
+        let Some(value) = req.headers().get(header::CONTENT_ENCODING) else {
+            return ContentEncoding::Identity;
+        };
+        let text = String::from_utf8_lossy(value.as_bytes());
+        let coding = text.trim();
+        if coding.eq_ignore_ascii_case("identity") {
+            ContentEncoding::Identity
+        } else if coding.eq_ignore_ascii_case("gzip") {
+            ContentEncoding::Gzip
+        } else {
+            ContentEncoding::Unsupported(coding.to_string())
+        }
+    }
 }
 
 /// Runs a request's handling and returns, with its output, the whole
 /// milliseconds [`read_body`] took in it (0 when the body was not read as
-/// a whole), as CouchDB's `chttpd:body/1` records them.
-pub async fn with_body_timer<F: Future>(f: F) -> (F::Output, u64) {
+/// a whole), as CouchDB's `chttpd:body/1` records them. [`read_body`]
+/// decodes bodies by the request's `Content-Encoding`.
+pub async fn with_body_timer<F: Future>(req: &HttpRequest, f: F) -> (F::Output, u64) {
     let time = Rc::new(Cell::new(0));
-    let out = BODY_TIME.scope(Rc::clone(&time), f).await;
+    let context = BodyContext {
+        time: Rc::clone(&time),
+        encoding: ContentEncoding::of(req),
+    };
+    let out = BODY.scope(context, f).await;
     (out, time.get())
 }
 
-/// Reads the whole body, refusing more than `limit` bytes.
+/// Reads the whole body, refusing more than `limit` bytes. A body sent
+/// with `Content-Encoding: gzip` is decompressed as it arrives, as
+/// CouchDB's `chttpd:json_body` does (`maybe_decompress`), and `limit`
+/// holds for the decompressed bytes too: a small body that would expand
+/// past it is refused with 413 as soon as it does, never inflated whole.
+/// Any other encoding but `identity` is CouchDB's 415.
 pub async fn read_body(payload: web::Payload, limit: u64) -> Result<bytes::Bytes> {
     let started = Instant::now();
-    let body = read_body_untimed(payload, limit).await;
+    let encoding = BODY
+        .try_with(|b| b.encoding.clone())
+        .unwrap_or(ContentEncoding::Identity);
+    let body = match encoding {
+        ContentEncoding::Identity => read_body_untimed(payload, limit).await,
+        ContentEncoding::Gzip => read_gzip_body(payload, limit).await,
+        ContentEncoding::Unsupported(coding) => Err(Error::UnsupportedContentEncoding(format!(
+            "{coding} is not a supported content encoding."
+        ))),
+    };
     let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let _ = BODY_TIME.try_with(|time| time.set(millis));
+    let _ = BODY.try_with(|b| b.time.set(millis));
     body
 }
 
@@ -145,6 +200,96 @@ async fn read_body_untimed(mut payload: web::Payload, limit: u64) -> Result<byte
         buf.extend_from_slice(&chunk);
     }
     Ok(buf.freeze())
+}
+
+/// A gzip body, inflated chunk by chunk into at most `limit` bytes.
+async fn read_gzip_body(mut payload: web::Payload, limit: u64) -> Result<bytes::Bytes> {
+    let mut inflater = Inflater::new(limit);
+    let mut received = 0u64;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| Error::bad_request("Invalid request body"))?;
+        received += chunk.len() as u64;
+        if received > limit {
+            return Err(Error::RequestTooLarge);
+        }
+        inflater.feed(&chunk)?;
+    }
+    if received == 0 {
+        // no body at all: what the handler says of a missing body
+        return Ok(bytes::Bytes::new());
+    }
+    inflater.finish()
+}
+
+/// Streaming gzip decompression (members one after another, as
+/// `zlib:gunzip` takes them) into a buffer that refuses to grow past a
+/// limit.
+struct Inflater {
+    decoder: flate2::write::MultiGzDecoder<Bounded>,
+}
+
+/// The decompressed bytes so far, and how many there may be.
+struct Bounded {
+    buf: Vec<u8>,
+    limit: u64,
+}
+
+/// Why [`Bounded`] refused a write.
+#[derive(Debug)]
+struct OverLimit;
+
+impl std::fmt::Display for OverLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("decompressed body over the limit")
+    }
+}
+
+impl std::error::Error for OverLimit {}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if (self.buf.len() + data.len()) as u64 > self.limit {
+            return Err(std::io::Error::other(OverLimit));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Inflater {
+    fn new(limit: u64) -> Inflater {
+        Inflater {
+            decoder: flate2::write::MultiGzDecoder::new(Bounded {
+                buf: Vec::new(),
+                limit,
+            }),
+        }
+    }
+
+    /// Decompresses the next compressed bytes.
+    fn feed(&mut self, compressed: &[u8]) -> Result<()> {
+        use std::io::Write;
+        self.decoder.write_all(compressed).map_err(gzip_error)
+    }
+
+    /// The whole decompressed body; a stream cut short is an error.
+    fn finish(self) -> Result<bytes::Bytes> {
+        let bounded = self.decoder.finish().map_err(gzip_error)?;
+        Ok(bytes::Bytes::from(bounded.buf))
+    }
+}
+
+/// CouchDB's answers: 413 past the limit, else 400 for data that is not gzip.
+fn gzip_error(e: std::io::Error) -> Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<OverLimit>()) {
+        Error::RequestTooLarge
+    } else {
+        Error::bad_request("Request body is not properly gzipped.")
+    }
 }
 
 /// The read options of a document read's query string.
@@ -358,6 +503,62 @@ mod tests {
         assert!(!ok("/db/doc%2"));
         assert!(!ok("/db/_all_docs?startkey=%zz"));
         assert!(!ok("/db%"));
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn inflate(compressed: &[u8], limit: u64, piece: usize) -> Result<bytes::Bytes> {
+        let mut inflater = Inflater::new(limit);
+        for chunk in compressed.chunks(piece) {
+            inflater.feed(chunk)?;
+        }
+        inflater.finish()
+    }
+
+    #[test]
+    fn gzip_bodies_inflate_within_the_limit() {
+        let body = br#"{"docs":[{"_id":"a"}]}"#;
+        let zipped = gzip(body);
+        for piece in [1, 7, zipped.len()] {
+            assert_eq!(&inflate(&zipped, 1000, piece).unwrap()[..], body);
+        }
+        // two members, as zlib:gunzip takes them
+        let mut two = gzip(b"[1,");
+        two.extend(gzip(b"2]"));
+        assert_eq!(&inflate(&two, 1000, 3).unwrap()[..], b"[1,2]");
+        // exactly at the limit is fine, one byte more is not
+        assert!(inflate(&zipped, body.len() as u64, 5).is_ok());
+        let e = inflate(&zipped, body.len() as u64 - 1, 5).unwrap_err();
+        assert!(matches!(e, Error::RequestTooLarge), "{e}");
+    }
+
+    #[test]
+    fn a_decompression_bomb_stops_at_the_limit() {
+        // 64 MiB of zeros in about 64 KiB
+        let zipped = gzip(&vec![0u8; 64 << 20]);
+        assert!(zipped.len() < 100_000);
+        let e = inflate(&zipped, 1 << 20, 16 << 10).unwrap_err();
+        assert!(matches!(e, Error::RequestTooLarge), "{e}");
+    }
+
+    #[test]
+    fn bad_gzip_is_a_bad_request() {
+        let not_properly = "Request body is not properly gzipped.";
+        let e = inflate(b"{\"plain\":true}", 1000, 4).unwrap_err();
+        assert_eq!(e.to_string(), not_properly);
+        let zipped = gzip(b"{\"cut\":\"short\"}");
+        let e = inflate(&zipped[..zipped.len() - 6], 1000, 4).unwrap_err();
+        assert_eq!(e.to_string(), not_properly);
+        let mut corrupt = zipped.clone();
+        let n = corrupt.len();
+        corrupt[n - 5] ^= 0xff; // the CRC
+        let e = inflate(&corrupt, 1000, 4).unwrap_err();
+        assert_eq!(e.to_string(), not_properly);
     }
 
     #[test]

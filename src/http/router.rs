@@ -137,6 +137,14 @@ pub enum NodePath {
     ConfigKey(String, String),
     /// Deeper below `_config`: 404.
     ConfigTooDeep,
+    /// `/_node/{node}/_stats[/{group}/…]`: the metrics, or the part at the path.
+    Stats(Vec<String>),
+    /// `/_node/{node}/_prometheus`.
+    Prometheus,
+    /// `/_node/{node}/_system`.
+    System,
+    /// `/_node/{node}/_versions`.
+    Versions,
     /// Anything else below the node (`_stats`, `_system`, …): not served.
     Other,
 }
@@ -148,6 +156,9 @@ impl NodePath {
             NodePath::Config | NodePath::ConfigSection(_) => "GET",
             NodePath::ConfigReload => "POST",
             NodePath::ConfigKey(..) => "GET,PUT,DELETE",
+            NodePath::Stats(_) | NodePath::Prometheus | NodePath::System | NodePath::Versions => {
+                "GET"
+            }
             NodePath::ConfigTooDeep | NodePath::Other => "GET,HEAD,POST,PUT,DELETE,COPY",
         }
     }
@@ -217,6 +228,8 @@ pub enum Route {
     Session,
     /// `/_membership`: the nodes of the cluster, this one.
     Membership,
+    /// `/_utils` and everything below it: Fauxton.
+    Utils,
     /// `/_node` or `/_node/`: 400.
     NodeIncomplete,
     /// `/_node/{node}/…`; the node name is checked by the handler.
@@ -261,6 +274,9 @@ impl Route {
         let db = db.clone();
         if db == "_node" {
             return node_route(rest);
+        }
+        if db == "_utils" {
+            return Route::Utils;
         }
         match db.as_str() {
             "_all_dbs" if !rest.is_empty() => return Route::ServerMissing("GET,HEAD"),
@@ -320,6 +336,7 @@ impl Route {
             Route::DbsInfo => "GET,HEAD,POST",
             Route::Session => "GET,HEAD,POST,DELETE",
             Route::Membership => "GET",
+            Route::Utils => "GET,HEAD",
             Route::NodeIncomplete => "GET,HEAD,POST,PUT,DELETE,COPY",
             Route::Node(_, path) => path.allowed(),
             Route::UnknownServer(_) => "GET,HEAD,PUT,DELETE,POST",
@@ -343,7 +360,9 @@ impl Route {
     /// by `http::auth` and the write guard.
     pub fn access(&self, method: &str) -> Access {
         match self {
-            Route::Root | Route::Up | Route::Uuids | Route::Session => Access::Public,
+            Route::Root | Route::Up | Route::Uuids | Route::Session | Route::Utils => {
+                Access::Public
+            }
             Route::AllDbs | Route::DbsInfo | Route::ServerMissing(_) => Access::ListDbs,
             Route::UnknownServer(_)
             | Route::ActiveTasks
@@ -386,7 +405,7 @@ impl Route {
             | Route::Membership
             | Route::NodeIncomplete
             | Route::Node(..) => None,
-            Route::UnknownServer(_) | Route::ServerMissing(_) => None,
+            Route::UnknownServer(_) | Route::ServerMissing(_) | Route::Utils => None,
         }
     }
 
@@ -422,6 +441,10 @@ fn node_route(rest: &[String]) -> Route {
             NodePath::ConfigKey(section.clone(), key.clone())
         }
         [config, ..] if config == "_config" => NodePath::ConfigTooDeep,
+        [stats, path @ ..] if stats == "_stats" => NodePath::Stats(path.to_vec()),
+        [name] if name == "_prometheus" => NodePath::Prometheus,
+        [name] if name == "_system" => NodePath::System,
+        [name] if name == "_versions" => NodePath::Versions,
         _ => NodePath::Other,
     };
     Route::Node(node.clone(), path)
@@ -565,8 +588,31 @@ mod tests {
             ),
             (
                 "/_node/_local/_stats",
+                Route::Node(s("_local"), NodePath::Stats(vec![])),
+            ),
+            (
+                "/_node/_local/_stats/couchdb/httpd",
+                Route::Node(s("_local"), NodePath::Stats(vec![s("couchdb"), s("httpd")])),
+            ),
+            (
+                "/_node/nonode@nohost/_prometheus",
+                Route::Node(s("nonode@nohost"), NodePath::Prometheus),
+            ),
+            (
+                "/_node/_local/_system",
+                Route::Node(s("_local"), NodePath::System),
+            ),
+            (
+                "/_node/_local/_versions",
+                Route::Node(s("_local"), NodePath::Versions),
+            ),
+            (
+                "/_node/_local/_system/x",
                 Route::Node(s("_local"), NodePath::Other),
             ),
+            ("/_utils", Route::Utils),
+            ("/_utils/", Route::Utils),
+            ("/_utils/dashboard.assets/js/x.js", Route::Utils),
             (
                 "/db/_partition",
                 Route::Partition(s("db"), PartitionPath::Bare),
@@ -638,6 +684,8 @@ mod tests {
         let table = [
             ("GET", "/", Access::Public),
             ("GET", "/_up", Access::Public),
+            ("GET", "/_utils/", Access::Public),
+            ("GET", "/_node/_local/_stats", Access::ServerAdmin),
             ("POST", "/_session", Access::Public),
             ("GET", "/_all_dbs", Access::ListDbs),
             ("POST", "/_dbs_info", Access::ListDbs),

@@ -141,7 +141,8 @@ where
 
 /// The App: Settee's dispatch behind one middleware that answers the
 /// requests standing for refused request lines ([`wire::refused`]),
-/// applies `X-HTTP-Method-Override` and logs every request.
+/// applies `X-HTTP-Method-Override`, and logs and counts every request
+/// (`_stats`: methods and status codes).
 fn app(
     state: web::Data<AppState>,
 ) -> App<
@@ -153,9 +154,11 @@ fn app(
         InitError = (),
     >,
 > {
+    let metrics = std::sync::Arc::clone(state.store.metrics());
     App::new()
-        .wrap_fn(|mut req, srv| {
+        .wrap_fn(move |mut req, srv| {
             let started = Instant::now();
+            let metrics = std::sync::Arc::clone(&metrics);
             let method = req.method().clone();
             let (path, call) = match wire::refused(req.headers()).map(str::to_string) {
                 Some(reason) => {
@@ -171,7 +174,9 @@ fn app(
             };
             async move {
                 let res = call.await?;
-                super::log_request(&method, &path, res.status().as_u16(), started);
+                let status = res.status().as_u16();
+                metrics.http.request(method.as_str(), status);
+                super::log_request(&method, &path, status, started);
                 Ok(res)
             }
         })

@@ -16,8 +16,18 @@ pub fn root(state: &AppState) -> HttpResponse {
     response::ok(&info::welcome(&state.snapshot(), &state.uuid))
 }
 
-pub fn up() -> HttpResponse {
-    response::ok(&json!({"status": "ok", "seeds": {}}))
+/// `GET /_up`: `{"status":"ok","seeds":{}}`, or 404 with the status
+/// when `[couchdb] maintenance_mode` is `true` (`maintenance_mode`) or
+/// `nolb`, as `chttpd_misc:handle_up_req` (a single node has no seeds).
+pub fn up(state: &AppState) -> HttpResponse {
+    match state.snapshot().get("couchdb", "maintenance_mode") {
+        Some("true") => response::json(
+            StatusCode::NOT_FOUND,
+            &json!({"status": "maintenance_mode"}),
+        ),
+        Some("nolb") => response::json(StatusCode::NOT_FOUND, &json!({"status": "nolb"})),
+        _ => response::ok(&json!({"status": "ok", "seeds": {}})),
+    }
 }
 
 /// `GET /_active_tasks` (server admins): running Mango index builds

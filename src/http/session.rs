@@ -119,6 +119,7 @@ async fn login(st: &AppState, req: &HttpRequest, payload: web::Payload) -> Resul
     .await?
         && !Auth::has_totp(doc.as_ref());
     if !ok {
+        st.store.metrics().own.auth_failures.inc();
         let res = response::json(
             StatusCode::UNAUTHORIZED,
             &json!({"error": "unauthorized", "reason": BAD_CREDENTIALS}),

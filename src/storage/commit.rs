@@ -11,6 +11,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
+use crate::metrics::Counter;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Flushed {
@@ -36,6 +37,12 @@ pub struct GroupCommit {
 impl GroupCommit {
     /// Starts the flusher thread for `db`.
     pub fn start(db: sled::Db) -> std::io::Result<Self> {
+        Self::start_counted(db, Arc::default())
+    }
+
+    /// Starts the flusher thread for `db`, counting its flushes in
+    /// `commits` (CouchDB's `couchdb/commits`).
+    pub fn start_counted(db: sled::Db, commits: Arc<Counter>) -> std::io::Result<Self> {
         let (tx, _) = watch::channel(Flushed::default());
         let shared = Arc::new(Shared {
             requested: Mutex::new((0, false)),
@@ -45,7 +52,7 @@ impl GroupCommit {
         let worker = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("settee-flush".into())
-            .spawn(move || flush_loop(&worker, &db))?;
+            .spawn(move || flush_loop(&worker, &db, &commits))?;
         Ok(GroupCommit {
             shared: Some(shared),
         })
@@ -102,7 +109,7 @@ impl Drop for GroupCommit {
     }
 }
 
-fn flush_loop(shared: &Shared, db: &sled::Db) {
+fn flush_loop(shared: &Shared, db: &sled::Db, commits: &Counter) {
     let mut done = 0u64;
     loop {
         let target = {
@@ -117,6 +124,7 @@ fn flush_loop(shared: &Shared, db: &sled::Db) {
         };
         match db.flush() {
             Ok(_) => {
+                commits.inc();
                 done = target;
                 shared.flushed.send_modify(|f| f.done = target);
             }

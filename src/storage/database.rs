@@ -28,6 +28,7 @@ use crate::couch::revid::AttDigest;
 use crate::couch::revtree::RevTree;
 use crate::couch::update::{self, Edited};
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 
 /// Everything Settee keeps about one document besides its bodies.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -184,6 +185,11 @@ pub struct Database {
     tasks: Arc<ActiveTasks>,
     /// Set while a compaction runs: a second request does not start another.
     compacting: AtomicBool,
+    /// The server's metrics (reads, writes, index builds, compactions).
+    metrics: Arc<Metrics>,
+    /// A system database (`_users`, `_replicator`, …): CouchDB does not
+    /// count its reads and writes in `database_reads`/`database_writes`.
+    system: bool,
 }
 
 impl Database {
@@ -193,6 +199,7 @@ impl Database {
         meta: DbMeta,
         blob_root: Option<&std::path::Path>,
         tasks: Arc<ActiveTasks>,
+        metrics: Arc<Metrics>,
     ) -> Result<Database> {
         let blobs = BlobStore::new(tree.clone(), meta.id, blob_root);
         let stats = match tree.get(keys::stats_key(meta.id))? {
@@ -200,6 +207,7 @@ impl Database {
             None => DbStats::default(),
         };
         let (updates, _) = tokio::sync::watch::channel(stats.update_seq);
+        let system = name.starts_with('_');
         Ok(Database {
             tree,
             name,
@@ -216,6 +224,8 @@ impl Database {
             mango: super::index::IndexState::default(),
             tasks,
             compacting: AtomicBool::new(false),
+            metrics,
+            system,
         })
     }
 
@@ -251,6 +261,18 @@ impl Database {
     /// Mango index build state.
     pub(super) fn mango_state(&self) -> &super::index::IndexState {
         &self.mango
+    }
+
+    /// The server's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Counts a document read by a client (`couchdb/database_reads`).
+    fn count_read(&self) {
+        if !self.system {
+            self.metrics.docs.database_reads.inc();
+        }
     }
 
     /// Registers a task of this database in `_active_tasks`.
@@ -400,14 +422,28 @@ impl Database {
         }
     }
 
-    /// The stored body of one revision as JSON text, unparsed.
+    /// The stored body of one revision as JSON text, unparsed (a read
+    /// that `_stats` counts).
     pub fn body_raw(&self, id: &str, rev: &Rev) -> Result<Option<sled::IVec>> {
+        self.count_read();
+        self.stored_body_raw(id, rev)
+    }
+
+    /// [`Database::body_raw`] for the server's own use (writes, index
+    /// builds): not counted as a read.
+    pub(super) fn stored_body_raw(&self, id: &str, rev: &Rev) -> Result<Option<sled::IVec>> {
         Ok(self.tree.get(keys::body_key(self.id, id, rev))?)
     }
 
     /// The stored body of one revision, if it is still kept.
     pub fn body(&self, id: &str, rev: &Rev) -> Result<Option<Map<String, Value>>> {
-        let Some(raw) = self.body_raw(id, rev)? else {
+        self.count_read();
+        self.stored_body(id, rev)
+    }
+
+    /// [`Database::body`], not counted as a read.
+    pub(super) fn stored_body(&self, id: &str, rev: &Rev) -> Result<Option<Map<String, Value>>> {
+        let Some(raw) = self.stored_body_raw(id, rev)? else {
             return Ok(None);
         };
         serde_json::from_slice(&raw)
@@ -417,6 +453,12 @@ impl Database {
 
     /// A live document as of now; `None` when it is missing or deleted.
     pub fn live_doc(&self, id: &str) -> Result<Option<LiveDoc>> {
+        self.count_read();
+        self.stored_live_doc(id)
+    }
+
+    /// [`Database::live_doc`], not counted as a read.
+    pub(super) fn stored_live_doc(&self, id: &str) -> Result<Option<LiveDoc>> {
         let Some(record) = self.record(id)? else {
             return Ok(None);
         };
@@ -424,7 +466,7 @@ impl Database {
             return Ok(None);
         };
         Ok(self
-            .body(id, &rev)?
+            .stored_body(id, &rev)?
             .map(|body| LiveDoc { record, rev, body }))
     }
 
@@ -432,6 +474,9 @@ impl Database {
     /// of the same id see earlier ones. Returns one result per document.
     pub fn write_docs(&self, docs: Vec<NewDoc>, new_edits: bool) -> Result<Vec<Result<Edited>>> {
         let revs_limit = usize::try_from(self.revs_limit()).unwrap_or(usize::MAX);
+        if !self.system {
+            self.metrics.docs.database_writes.inc();
+        }
         let mut stats_guard = self.lock_stats()?;
         let mut stats = *stats_guard;
         let mut touched: Vec<String> = Vec::new();
@@ -550,7 +595,7 @@ impl Database {
                     working.tree.leaves().into_iter().map(|(r, _)| r).collect();
                 for (rev, _) in old.tree.leaves() {
                     if !leaves_now.contains(&rev) {
-                        if let Some(body) = self.body_raw(&id, &rev)? {
+                        if let Some(body) = self.stored_body_raw(&id, &rev)? {
                             stats.external = stats.external.saturating_sub(body.len() as u64);
                         }
                     }
@@ -573,6 +618,10 @@ impl Database {
         let advanced = stats.update_seq != stats_guard.update_seq;
         *stats_guard = stats;
         self.count_moves(&moved);
+        let docs = &self.metrics.docs;
+        docs.document_writes.add(moved.len() as u64);
+        docs.document_inserts
+            .add(moved.iter().filter(|(old, _)| old.is_none()).count() as u64);
         if advanced {
             self.updates.send_replace(stats.update_seq);
         }
@@ -639,7 +688,7 @@ impl Database {
             doc.revs.get(1..)
         };
         for rev in candidates.unwrap_or_default() {
-            if let Some(body) = self.body(id, rev)? {
+            if let Some(body) = self.stored_body(id, rev)? {
                 return Ok(attachment::stored_atts(&body));
             }
         }
@@ -897,6 +946,7 @@ impl Database {
     ) -> Result<u64> {
         let _writer = self.lock_stats()?;
         let key = keys::local_key(self.id, id);
+        self.metrics.docs.local_document_writes.inc();
         match body {
             None => {
                 self.tree.remove(key)?;
@@ -976,6 +1026,7 @@ impl Database {
             stats.doc_count + stats.doc_del_count
         };
         let task = self.start_task(TaskKind::DatabaseCompaction, total);
+        self.metrics.own.compactions.inc();
         let mut visited = 0u64;
         let mut reclaimed = 0u64;
         let mut cursor: Option<String> = None;

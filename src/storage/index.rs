@@ -216,7 +216,7 @@ impl Database {
             return Ok(None);
         }
         Ok(self
-            .live_doc(id)?
+            .stored_live_doc(id)?
             .map(|live| doc_value(id, &live.rev.to_string(), &live.record.tree, live.body)))
     }
 
@@ -263,7 +263,6 @@ impl Database {
         if seq >= target {
             return Ok(());
         }
-        let started = std::time::Instant::now();
         let design_document = def.ddoc.clone().unwrap_or_default();
         let mut progress = Progress {
             task: self.start_task(TaskKind::Indexer { design_document }, target - seq),
@@ -320,14 +319,10 @@ impl Database {
                 break;
             }
         }
-        if progress.changes_done >= BATCH as u64 {
-            tracing::info!(
-                db = %self.name(),
-                index = %def.name,
-                changes = progress.changes_done,
-                millis = started.elapsed().as_millis() as u64,
-                "mango index built"
-            );
+        if progress.changes_done > 0 {
+            let own = &self.metrics().own;
+            own.index_builds.inc();
+            own.index_changes.add(progress.changes_done);
         }
         Ok(())
     }
@@ -423,7 +418,7 @@ impl Database {
             if id.starts_with("_design/") {
                 continue;
             }
-            let Some(body) = self.body(&id, &rev)? else {
+            let Some(body) = self.stored_body(&id, &rev)? else {
                 continue;
             };
             let doc = doc_value(&id, &rev.to_string(), &record.tree, body);

@@ -23,6 +23,7 @@ pub use commit::GroupCommit;
 pub use database::{Database, DbInfo, DocRecord, LiveDoc, LocalDoc, PartitionInfo};
 
 use crate::error::{Error, Result};
+use crate::metrics::{Kind, Metrics};
 
 /// Catalog entry of one database.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,6 +102,9 @@ pub struct Store {
     default_security: Mutex<String>,
     /// Index builds and compactions in progress, of every database.
     tasks: Arc<tasks::ActiveTasks>,
+    /// The server's metrics (`_stats`): storage counts reads, writes,
+    /// commits, index builds and compactions.
+    metrics: Arc<Metrics>,
 }
 
 impl Store {
@@ -108,10 +112,12 @@ impl Store {
     /// `cache_mb` sizes sled's page cache.
     pub fn open(dir: &std::path::Path, in_memory: bool, cache_mb: u64) -> Result<Arc<Store>> {
         let tree = sled_config(dir, in_memory, cache_mb).open()?;
+        let metrics = Arc::new(Metrics::new());
         let commit = if in_memory {
             GroupCommit::disabled()
         } else {
-            GroupCommit::start(tree.clone()).map_err(|e| Error::Corrupt(e.to_string()))?
+            GroupCommit::start_counted(tree.clone(), Arc::clone(&metrics.docs.commits))
+                .map_err(|e| Error::Corrupt(e.to_string()))?
         };
         let store = Arc::new(Store {
             tree,
@@ -121,7 +127,18 @@ impl Store {
             catalog_lock: Mutex::new(()),
             default_security: Mutex::new(DEFAULT_SECURITY.into()),
             tasks: Arc::default(),
+            metrics,
         });
+        let open = Arc::downgrade(&store);
+        store.metrics.sampled(
+            &["couchdb", "open_databases"],
+            Kind::Counter,
+            "number of open databases",
+            move || {
+                open.upgrade()
+                    .map_or(0, |s| i64::try_from(s.open_map().len()).unwrap_or(i64::MAX))
+            },
+        );
         // Databases deleted before a crash or restart: reclaimed without
         // holding up start-up.
         store.reclaim_in_background();
@@ -154,6 +171,11 @@ impl Store {
     /// Index builds and compactions running now (`_active_tasks`).
     pub fn active_tasks(&self) -> Vec<tasks::Task> {
         self.tasks.list()
+    }
+
+    /// The server's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Bytes the sled files take on disk.
@@ -243,6 +265,7 @@ impl Store {
             meta,
             self.blob_root.as_deref(),
             Arc::clone(&self.tasks),
+            Arc::clone(&self.metrics),
         )?;
         Ok(Arc::new(db))
     }

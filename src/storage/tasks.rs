@@ -5,11 +5,23 @@
 //! Work registers a task when it starts and holds the [`TaskHandle`]; the
 //! task is gone when the handle is dropped, as a CouchDB task is when the
 //! process that added it exits.
+//!
+//! Tasks also report to the log: a compaction, or an index build with at
+//! least [`LOG_FROM_CHANGES`] changes to do, logs when it starts and when
+//! it ends; any task logs its progress every [`PROGRESS_EVERY`] while it
+//! runs (so a build that turns out long is logged too), and its end once it
+//! has logged progress.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A task with this many changes to do is logged from its start.
+pub const LOG_FROM_CHANGES: u64 = 1000;
+
+/// How often a running task logs its progress.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// What a task does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +44,24 @@ pub struct Task {
     pub updated_on: u64,
     pub changes_done: u64,
     pub total_changes: u64,
+}
+
+impl TaskKind {
+    /// The `type` `_active_tasks` shows.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            TaskKind::Indexer { .. } => "indexer",
+            TaskKind::DatabaseCompaction => "database_compaction",
+        }
+    }
+
+    /// The design document of an index build ("" for others).
+    fn design_document(&self) -> &str {
+        match self {
+            TaskKind::Indexer { design_document } => design_document,
+            TaskKind::DatabaseCompaction => "",
+        }
+    }
 }
 
 impl Task {
@@ -62,6 +92,17 @@ impl ActiveTasks {
     ) -> TaskHandle {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let now = unix_now();
+        let logged =
+            matches!(kind, TaskKind::DatabaseCompaction) || total_changes >= LOG_FROM_CHANGES;
+        if logged {
+            tracing::info!(
+                task = kind.type_name(),
+                db = %database,
+                design_document = kind.design_document(),
+                total_changes,
+                "task started"
+            );
+        }
         self.lock().insert(
             id,
             Task {
@@ -77,6 +118,9 @@ impl ActiveTasks {
         TaskHandle {
             tasks: Arc::clone(self),
             id,
+            started: Instant::now(),
+            next_log: Mutex::new(Instant::now() + PROGRESS_EVERY),
+            logged: AtomicBool::new(logged),
         }
     }
 
@@ -95,22 +139,61 @@ impl ActiveTasks {
 pub struct TaskHandle {
     tasks: Arc<ActiveTasks>,
     id: u64,
+    started: Instant,
+    /// When the next progress line is due.
+    next_log: Mutex<Instant>,
+    /// Whether the task has been logged (its end is logged then too).
+    logged: AtomicBool,
 }
 
 impl TaskHandle {
-    /// Records progress (`total_changes` never shrinks below what is done).
+    /// Records progress (`total_changes` never shrinks below what is done),
+    /// and logs it when a progress line is due.
     pub fn update(&self, changes_done: u64, total_changes: u64) {
-        if let Some(task) = self.tasks.lock().get_mut(&self.id) {
+        let snapshot = {
+            let mut tasks = self.tasks.lock();
+            let Some(task) = tasks.get_mut(&self.id) else {
+                return;
+            };
             task.changes_done = changes_done;
             task.total_changes = total_changes.max(changes_done);
             task.updated_on = unix_now();
+            task.clone()
+        };
+        let now = Instant::now();
+        let mut next = self.next_log.lock().unwrap_or_else(|p| p.into_inner());
+        if now >= *next {
+            *next = now + PROGRESS_EVERY;
+            self.logged.store(true, Ordering::Relaxed);
+            tracing::info!(
+                task = snapshot.kind.type_name(),
+                db = %snapshot.database,
+                design_document = snapshot.kind.design_document(),
+                changes_done = snapshot.changes_done,
+                total_changes = snapshot.total_changes,
+                progress = snapshot.progress(),
+                "task progress"
+            );
         }
     }
 }
 
 impl Drop for TaskHandle {
     fn drop(&mut self) {
-        self.tasks.lock().remove(&self.id);
+        let Some(task) = self.tasks.lock().remove(&self.id) else {
+            return;
+        };
+        if self.logged.load(Ordering::Relaxed) {
+            tracing::info!(
+                task = task.kind.type_name(),
+                db = %task.database,
+                design_document = task.kind.design_document(),
+                changes_done = task.changes_done,
+                total_changes = task.total_changes,
+                millis = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "task ended"
+            );
+        }
     }
 }
 

@@ -129,3 +129,17 @@ pub fn create(db: &str, id: &str, body: &Value) -> String {
     assert_eq!(r.status, 201, "{}", r.text);
     r.body["rev"].as_str().expect("rev").to_string()
 }
+
+/// Starts a server of its own with `config` (for tests whose settings or
+/// counts must not mix with the shared server's) and returns its URL.
+pub fn start_server(config: settee::config::Config) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = settee::Server::start(config).await.expect("server starts");
+            tx.send(server.url()).expect("send url");
+            server.into_future().await.expect("server runs");
+        });
+    });
+    rx.recv().expect("server url")
+}
