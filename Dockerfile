@@ -1,7 +1,10 @@
 # Builds the static-ish settee binary and runs it with on-disk storage in /data.
 FROM rust:1-bookworm AS build
+# npm fetches Fauxton (/_utils) from the npm registry at build time (build.rs).
+RUN apt-get update && apt-get install -y --no-install-recommends npm \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY benches ./benches
 COPY tests ./tests
